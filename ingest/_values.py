@@ -1,0 +1,103 @@
+"""Lenient readers for JSON webhook bodies (Sentry, Telegram).
+
+A body is parsed once with json.loads; after that every value is read with
+these helpers, which return None (or {}) for a missing value or one of the
+wrong type instead of raising, so odd payloads degrade to missing fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from core.report import ParseError
+
+_KINDS = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+
+
+def load_object(body: bytes | str | dict[str, Any], what: str) -> dict[str, Any]:
+    """The JSON object in `body` (a dict is taken as already parsed); ParseError otherwise."""
+    if isinstance(body, dict):
+        return body
+    if not isinstance(body, bytes | bytearray | str):
+        raise ParseError(f"{what} must be bytes, str or dict, not {kind(body)}")
+    if not body.strip():
+        raise ParseError("empty body")
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8, huge integers, deep nesting
+        raise ParseError(f"not JSON: {e}") from None
+    if not isinstance(payload, dict):
+        raise ParseError(f"{what} is a JSON {kind(payload)}, not an object")
+    return payload
+
+
+def kind(value: Any) -> str:
+    """The JSON name of a value's type, for error messages."""
+    return _KINDS.get(type(value), "number")  # JSON has no other types
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_str(value: Any) -> str | None:
+    """A non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def as_id(value: Any) -> str | None:
+    """An identifier sent as a number or a string, as a string."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 64:
+        return str(value)
+    return as_str(value)
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_number(value: Any) -> int | float | None:
+    """A finite number from a number or a numeric string; integral floats as int."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, float):
+        return (int(value) if value.is_integer() else value) if math.isfinite(value) else None
+    return as_int(value)
+
+
+def as_count(value: Any) -> int | None:
+    """A non-negative integer from a number or a numeric string (Sentry's issue `count`)."""
+    number = as_number(value)
+    return number if isinstance(number, int) and number >= 0 else None
+
+
+def as_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 string or a Unix timestamp."""
+    try:
+        if isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, UTC)
+        else:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):  # out-of-range years and timestamps
+        return None
+
+
+def pick(obj: dict[str, Any], keys: str, convert: Callable[[Any], Any]) -> Any:
+    """The first of the space-separated keys whose value converts to something."""
+    for key in keys.split():
+        value = convert(obj.get(key))
+        if value is not None:
+            return value
+    return None
