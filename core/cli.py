@@ -1,0 +1,74 @@
+"""The `intake` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from core.config import Config, ConfigError, load_config
+from core.report import ParseError
+from core.triage.engine import triage
+from core.triage.explain import explain, verdict_json
+from ingest.files import load_path
+
+INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
+
+
+@click.group()
+@click.version_option(package_name="intake")
+def main() -> None:
+    """Incident intake and triage."""
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.UsageError(f"config: {exc}") from exc
+
+
+def _expand(paths: tuple[Path, ...]) -> list[Path]:
+    """Folders stand for the input files in them, in name order."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in INPUT_SUFFIXES))
+        else:
+            out.append(path)
+    return out
+
+
+@main.command("triage")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, one per line.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML config with [triage] settings.",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def triage_command(as_json: bool, config_path: Path | None, paths: tuple[Path, ...]) -> None:
+    """Triage .eml files, Sentry webhook bodies and Telegram updates offline."""
+    config = _config(config_path)
+    failed = False
+    for path in _expand(paths):
+        try:
+            loaded = load_path(path)
+        except ParseError as exc:
+            failed = True
+            if as_json:
+                click.echo(json.dumps({"path": str(path), "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"{path}\n  error: {exc}\n", err=False)
+            continue
+        verdict = triage(loaded.report, config.triage) if loaded.report else None
+        if as_json:
+            row = verdict_json(str(path), loaded.source, loaded.report, verdict, loaded.ignored)
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(explain(str(path), loaded.source, loaded.report, verdict, loaded.ignored))
+    if failed:
+        sys.exit(1)

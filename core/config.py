@@ -1,0 +1,217 @@
+"""Configuration from a TOML file, checked at start: a bad value names the file, key and reason."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.triage.verdict import QUESTIONS, SEVERITIES, TYPES
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CustomRule:
+    """A rule written in config: a regular expression and what a match says."""
+
+    name: str
+    pattern: re.Pattern[str]
+    yes: tuple[str, ...] = ()
+    no: tuple[str, ...] = ()
+    planned: bool | None = None
+    urgent: bool | None = None
+    types: tuple[str, ...] = ()
+    severity: int | None = None
+    sources: tuple[str, ...] = ()  # empty: every source
+
+
+@dataclass(frozen=True)
+class TriageConfig:
+    threshold: int = 3  # golden "yes" answers that make an urgent, unplanned report an incident
+    production_environments: tuple[str, ...] = ("production", "prod", "live", "prd")
+    key_customer_domains: tuple[str, ...] = ()
+    own_addresses: tuple[str, ...] = ()
+    widespread_users: int = 50  # Sentry user count from which customers must be told
+    storm_events: int = 100  # Sentry event count that makes an issue urgent on its own
+    vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # concept -> phrases
+    rules: tuple[CustomRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    triage: TriageConfig = field(default_factory=TriageConfig)
+
+
+_TRIAGE_KEYS = {
+    "threshold",
+    "production_environments",
+    "key_customer_domains",
+    "own_addresses",
+    "widespread_users",
+    "storm_events",
+    "vocabulary",
+    "rules",
+}
+_RULE_KEYS = {"name", "pattern", "yes", "no", "planned", "urgent", "types", "severity", "sources"}
+_SOURCES = ("email", "sentry", "telegram", "alertmanager", "events")
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    where = str(path) if path else "<config>"
+    unknown = set(data) - {"triage"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown section or key {sorted(unknown)[0]!r}")
+    triage = data.get("triage", {})
+    if not isinstance(triage, dict):
+        raise ConfigError(f"{where}: 'triage' must be a table")
+    return Config(path=path, triage=_parse_triage(triage, where))
+
+
+def _parse_triage(raw: dict[str, Any], where: str) -> TriageConfig:
+    unknown = set(raw) - _TRIAGE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: [triage] has unknown key {sorted(unknown)[0]!r}")
+    defaults = TriageConfig()
+
+    def key(name: str) -> str:
+        return f"{where}: [triage] key {name!r}"
+
+    threshold = _int(raw, "threshold", defaults.threshold, 1, len(QUESTIONS), key)
+    return TriageConfig(
+        threshold=threshold,
+        production_environments=_lower_list(
+            raw, "production_environments", defaults.production_environments, key
+        ),
+        key_customer_domains=_lower_list(raw, "key_customer_domains", (), key),
+        own_addresses=_lower_list(raw, "own_addresses", (), key),
+        widespread_users=_int(raw, "widespread_users", defaults.widespread_users, 1, None, key),
+        storm_events=_int(raw, "storm_events", defaults.storm_events, 1, None, key),
+        vocabulary=_vocabulary(raw.get("vocabulary", {}), key("vocabulary")),
+        rules=tuple(_rules(raw.get("rules", []), key("rules"))),
+    )
+
+
+def _int(raw: dict[str, Any], name: str, default: int, low: int, high: int | None, key: Any) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key(name)} has value {value!r}: not a whole number")
+    if value < low or (high is not None and value > high):
+        span = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{key(name)} has value {value}: must be {span}")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where} must be a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def _lower_list(
+    raw: dict[str, Any], name: str, default: tuple[str, ...], key: Any
+) -> tuple[str, ...]:
+    if name not in raw:
+        return default
+    return tuple(v.strip().lower() for v in _strings(raw[name], key(name)))
+
+
+def _vocabulary(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    from core.triage.vocabulary import VOCABULARY
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table of concept = [phrases]")
+    out: dict[str, tuple[str, ...]] = {}
+    for concept, value in raw.items():
+        if concept not in VOCABULARY:
+            known = ", ".join(sorted(VOCABULARY))
+            raise ConfigError(f"{where}: unknown concept {concept!r} (known: {known})")
+        # A concept may list phrases directly or per language ({en = [...], de = [...]}).
+        if isinstance(value, dict):
+            phrases: list[str] = []
+            for lang, items in value.items():
+                phrases.extend(_strings(items, f"{where}.{concept}.{lang}"))
+            out[concept] = tuple(phrases)
+        else:
+            out[concept] = _strings(value, f"{where}.{concept}")
+    return out
+
+
+def _rules(raw: Any, where: str) -> list[CustomRule]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where} must be an array of tables ([[triage.rules]])")
+    rules = []
+    for index, item in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{at} must be a table")
+        unknown = set(item) - _RULE_KEYS
+        if unknown:
+            raise ConfigError(f"{at} has unknown key {sorted(unknown)[0]!r}")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{at} needs a 'name'")
+        at = f"{where} rule {name!r}"
+        pattern = item.get("pattern")
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{at} needs a 'pattern' (a regular expression)")
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ConfigError(
+                f"{at} key 'pattern' is not a valid regular expression: {exc}"
+            ) from exc
+        yes = _choice(item.get("yes", []), QUESTIONS, f"{at} key 'yes'")
+        no = _choice(item.get("no", []), QUESTIONS, f"{at} key 'no'")
+        types = _choice(item.get("types", []), TYPES, f"{at} key 'types'")
+        sources = _choice(item.get("sources", []), _SOURCES, f"{at} key 'sources'")
+        severity = item.get("severity")
+        if severity is not None and severity not in SEVERITIES:
+            raise ConfigError(
+                f"{at} key 'severity' has value {severity!r}: use one of {SEVERITIES}"
+            )
+        flags = {}
+        for flag in ("planned", "urgent"):
+            value = item.get(flag)
+            if value is not None and not isinstance(value, bool):
+                raise ConfigError(f"{at} key {flag!r} has value {value!r}: use true or false")
+            flags[flag] = value
+        rules.append(
+            CustomRule(
+                name=name,
+                pattern=compiled,
+                yes=yes,
+                no=no,
+                planned=flags["planned"],
+                urgent=flags["urgent"],
+                types=types,
+                severity=SEVERITIES.index(severity) + 1 if severity else None,
+                sources=sources,
+            )
+        )
+    return rules
+
+
+def _choice(value: Any, allowed: tuple[str, ...], where: str) -> tuple[str, ...]:
+    items = _strings(value, where) if value != [] else ()
+    for item in items:
+        if item not in allowed:
+            raise ConfigError(f"{where} has value {item!r}: use any of {', '.join(allowed)}")
+    return items

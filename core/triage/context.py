@@ -1,0 +1,69 @@
+"""What rules look at: the report, its matched vocabulary, and the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from core.config import TriageConfig
+from core.report import Report
+from core.triage.lexicon import Hit, Lexicon
+from core.triage.verdict import Finding
+from core.triage.vocabulary import builtin_entries
+
+MAX_TEXT = 20_000  # what a person wrote that matters fits well within this
+
+
+@lru_cache(maxsize=8)
+def lexicon_for(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> Lexicon:
+    lexicon = Lexicon(builtin_entries())
+    for concept, phrases in extra:
+        for phrase in phrases:
+            lexicon.add(concept, phrase)
+    return lexicon
+
+
+@dataclass
+class Context:
+    report: Report
+    config: TriageConfig
+    hits: dict[str, list[Hit]] = field(default_factory=dict)  # affirmed, by concept
+    negated: dict[str, list[Hit]] = field(default_factory=dict)
+    parent_hits: dict[str, list[Hit]] = field(default_factory=dict)  # the message replied to
+    findings: list[Finding] = field(default_factory=list)  # so far, for rules that build on others
+
+    def weight(self, question: str, answer: bool = True) -> float:
+        """How strongly the findings so far answer a golden question."""
+        return sum(f.weight for f in self.findings if question in (f.yes if answer else f.no))
+
+    def fired(self, *rules: str) -> bool:
+        return any(f.rule in rules for f in self.findings)
+
+    def has(self, *concepts: str) -> bool:
+        return any(c in self.hits for c in concepts)
+
+    def found(self, *concepts: str, limit: int = 3) -> str:
+        """The words behind these concepts, quoted, for evidence."""
+        seen: list[str] = []
+        for concept in concepts:
+            for hit in self.hits.get(concept, ()):
+                if hit.found not in seen:
+                    seen.append(hit.found)
+        return ", ".join(f'"{w}"' for w in seen[:limit])
+
+    def count(self, concept: str) -> int:
+        return len({h.found for h in self.hits.get(concept, ())})
+
+
+def build_context(report: Report, config: TriageConfig) -> Context:
+    lexicon = lexicon_for(tuple(sorted(config.vocabulary.items())))
+    ctx = Context(report=report, config=config)
+    for hit in lexicon.match(report.full_text[:MAX_TEXT]):
+        target = ctx.negated if hit.negated else ctx.hits
+        target.setdefault(hit.concept, []).append(hit)
+    parent = report.fields.get("reply_to_text")
+    if isinstance(parent, str) and parent:
+        for hit in lexicon.match(parent[:MAX_TEXT]):
+            if not hit.negated:
+                ctx.parent_hits.setdefault(hit.concept, []).append(hit)
+    return ctx
