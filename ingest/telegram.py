@@ -86,9 +86,12 @@ def _report(
         has_media=False,
     )
     fields.update(_entities(text, entities))
+    # "/incident@bot checkout is down": the words after the command make the better title.
+    leading_command = fields["commands"] and text.lstrip().startswith("/")
+    title = _title(fields["command_args"] if leading_command and fields["command_args"] else text)
     report = Report(
         source="telegram",
-        title=_title(text),
+        title=title,
         text=text,
         sent_at=as_time(message.get("edit_date") if edited else None) or as_time(date),
         message_id=f"{chat_id}:{message_id}",
