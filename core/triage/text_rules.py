@@ -206,7 +206,6 @@ def staff_shortage(ctx: Context) -> Finding | None:
         planned=False,
         types=("operational",),
         severity=2,
-        weight=0.75,
     )
 
 
@@ -236,7 +235,6 @@ def service_degradation(ctx: Context) -> Finding | None:
         urgent=True,
         types=("product",),
         severity=2,
-        weight=0.75,
     )
 
 
@@ -251,7 +249,6 @@ def facilities(ctx: Context) -> Finding | None:
         urgent=True,
         types=("operational",),
         severity=3,
-        weight=0.75,
     )
 
 

@@ -1,0 +1,23 @@
+"""Shared test helpers: where the shared examples and corpora are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+EXAMPLES = SHARED / "examples"
+CORPORA = SHARED / "corpora"
+DATA = ROOT / "tests" / "data"
+
+
+def require_shared(path: Path) -> Path:
+    """The shared folder is outside the project; in CI it must be there."""
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing (CI needs ../shared beside the checkout)")
+        pytest.skip(f"{path} not present on this machine")
+    return path
