@@ -34,6 +34,17 @@ def shared(path: Path) -> Path:
     return path
 
 
+def test_missing_shared_folder_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        shared(tmp_path / "absent")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        shared(tmp_path / "absent")
+
+
 def parse(path: Path, resource: str | None = None) -> Report:
     report = parse_sentry(path.read_bytes(), resource)
     assert isinstance(report, Report)
@@ -478,16 +489,12 @@ def mutate(data: st.DataObject, payload: Any) -> Any:
 
 
 @settings(max_examples=300, deadline=None)
-@given(JSON, st.sampled_from([None, "issue", "event_alert", "metric_alert", "error", "comment"]))
-def test_any_json_value(value: Any, resource: str | None) -> None:
+@given(JSON, st.sampled_from(KEYS), JSON, st.sampled_from([None, *DOCS.values()]))
+def test_any_json(value: Any, key: str, other: Any, documented: tuple[str, str] | None) -> None:
+    resource = documented[0] if documented else None
     check(value if isinstance(value, dict) else json.dumps(value), resource)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.sampled_from(KEYS), JSON, JSON)
-def test_any_json_under_data(key: str, value: Any, other: Any) -> None:
-    check({"action": "created", "data": {key: value}, "actor": other})
-    check({"project": "api", key: value, "event": other})
+    check({"action": "created", "data": {key: value}, "actor": other}, resource)
+    check({"project": "api", key: value, "event": other})  # legacy-looking
 
 
 @settings(max_examples=300, deadline=None)
