@@ -270,15 +270,18 @@ def _level(value: Any) -> str | None:
 
 
 def _tags(value: Any) -> dict[str, str]:
-    """Tags as a dict, from [key, value] pairs or {"key", "value"} objects."""
-    tags: dict[str, str] = {}
-    for item in value if isinstance(value, list) else ():
-        if isinstance(item, list) and len(item) == 2:
-            key, val = item
-        elif isinstance(item, dict):
-            key, val = item.get("key"), item.get("value")
-        else:
-            continue
-        if isinstance(key, str) and isinstance(val, str):
-            tags[key] = val
+    """Tags as a dict, from [key, value] pairs or {"key": ..., "value": ...} objects."""
+    if not isinstance(value, list):
+        return {}
+    # One comprehension for the usual [key, value] pairs: this runs for every event.
+    tags = {
+        pair[0]: pair[1]
+        for pair in value
+        if type(pair) is list and len(pair) == 2 and type(pair[0]) is type(pair[1]) is str
+    }
+    if len(tags) < len(value):
+        for item in value:
+            key, val = (item.get("key"), item.get("value")) if isinstance(item, dict) else (0, 0)
+            if type(key) is type(val) is str:
+                tags[key] = val
     return tags

@@ -27,6 +27,10 @@ FIELD_KEYS = (  # noqa: SIM905 - one readable block rather than 24 lines
 ).split()
 _MESSAGE_KEYS = ("message", "edited_message", "channel_post", "edited_channel_post")
 _MEDIA_KEYS = "photo document video audio voice video_note animation sticker".split()  # noqa: SIM905
+_MEDIA_SET = frozenset(_MEDIA_KEYS)
+_FORWARD_KEYS = frozenset(
+    ("forward_origin", "forward_from", "forward_from_chat", "forward_sender_name", "forward_date")
+)
 TITLE_LIMIT = 100
 
 
@@ -132,10 +136,9 @@ def _reply(report: Report, message: dict[str, Any], chat_id: int) -> None:
 
 def _forward(report: Report, message: dict[str, Any]) -> None:
     """Forward facts, from Bot API 7's `forward_origin` or the older `forward_*` fields."""
-    origin = as_dict(message.get("forward_origin"))
-    legacy = ("forward_from", "forward_from_chat", "forward_sender_name", "forward_date")
-    if not origin and not any(key in message for key in legacy):
+    if _FORWARD_KEYS.isdisjoint(message):
         return
+    origin = as_dict(message.get("forward_origin"))
     user = as_dict(origin.get("sender_user")) or as_dict(message.get("forward_from"))
     chat = as_dict(origin.get("chat")) or as_dict(origin.get("sender_chat"))
     chat = chat or as_dict(message.get("forward_from_chat"))
@@ -153,6 +156,8 @@ def _forward(report: Report, message: dict[str, Any]) -> None:
 
 
 def _media(report: Report, message: dict[str, Any]) -> None:
+    if _MEDIA_SET.isdisjoint(message):
+        return
     media_type = next((key for key in _MEDIA_KEYS if message.get(key)), None)
     if media_type is None:
         return
