@@ -197,7 +197,9 @@ def _entities(text: str, entities: Any) -> dict[str, Any]:
         elif kind_ == "text_mention":
             user = as_dict(entity.get("user"))
             username = as_str(user.get("username"))
-            found["mentions"].append(f"@{username}" if username else _address(user) or piece)
+            mention = f"@{username}" if username else _address(user) or piece
+            if mention:  # a user without username is known by id: "tg:<id>"
+                found["mentions"].append(mention)
         elif kind_ == "hashtag" and piece.startswith("#"):
             found["hashtags"].append(piece)
         elif kind_ == "url" and piece:
