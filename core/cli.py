@@ -8,8 +8,11 @@ from pathlib import Path
 
 import click
 
+from core import cli_incidents, cli_store
+from core.cli_common import config_option
 from core.config import Config, ConfigError, load_config
 from core.report import ParseError
+from core.runtime import config_path as resolve_config_path
 from core.triage.engine import triage
 from core.triage.explain import explain, verdict_json
 from ingest.files import load_path
@@ -19,13 +22,22 @@ INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
 
 @click.group()
 @click.version_option(package_name="intake")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="TOML config file (default: $INTAKE_CONFIG, else embedded defaults).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
     """Incident intake and triage."""
+    config_option(ctx, config_path)
 
 
 def _config(path: Path | None) -> Config:
     try:
-        return load_config(path)
+        return load_config(resolve_config_path(path))
     except ConfigError as exc:
         raise click.UsageError(f"config: {exc}") from exc
 
@@ -50,9 +62,12 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
     help="TOML config with [triage] settings.",
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def triage_command(as_json: bool, config_path: Path | None, paths: tuple[Path, ...]) -> None:
+@click.pass_context
+def triage_command(
+    ctx: click.Context, as_json: bool, config_path: Path | None, paths: tuple[Path, ...]
+) -> None:
     """Triage .eml files, Sentry webhook bodies and Telegram updates offline."""
-    config = _config(config_path)
+    config = _config(config_path or ctx.obj.get("config_path"))
     failed = False
     for path in _expand(paths):
         try:
@@ -72,3 +87,19 @@ def triage_command(as_json: bool, config_path: Path | None, paths: tuple[Path, .
             click.echo(explain(str(path), loaded.source, loaded.report, verdict, loaded.ignored))
     if failed:
         sys.exit(1)
+
+
+main.add_command(cli_store.db_group)
+for _command in (
+    cli_store.import_command,
+    cli_store.process_command,
+    cli_store.reprocess_command,
+    cli_store.retriage_command,
+    cli_store.reports_command,
+    *cli_incidents.COMMANDS,
+):
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

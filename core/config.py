@@ -43,9 +43,17 @@ class TriageConfig:
 
 
 @dataclass(frozen=True)
+class GroupingConfig:
+    window_hours: float = 4.0  # a fingerprint seen within this many hours joins the open incident
+    auto_live: bool = True  # incidents opened by automatic triage start live (else in triage)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
+    database_url: str = "sqlite:///var/intake.db"
     triage: TriageConfig = field(default_factory=TriageConfig)
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
 
 
 _TRIAGE_KEYS = {
@@ -76,13 +84,51 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
-    unknown = set(data) - {"triage"}
+    unknown = set(data) - {"triage", "grouping", "database"}
     if unknown:
         raise ConfigError(f"{where}: unknown section or key {sorted(unknown)[0]!r}")
-    triage = data.get("triage", {})
-    if not isinstance(triage, dict):
-        raise ConfigError(f"{where}: 'triage' must be a table")
-    return Config(path=path, triage=_parse_triage(triage, where))
+    return Config(
+        path=path,
+        database_url=_database(_table(data, "database", where), where),
+        triage=_parse_triage(_table(data, "triage", where), where),
+        grouping=_grouping(_table(data, "grouping", where), where),
+    )
+
+
+def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {name!r} must be a table ([{name}])")
+    return value
+
+
+def _database(raw: dict[str, Any], where: str) -> str:
+    unknown = set(raw) - {"url"}
+    if unknown:
+        raise ConfigError(f"{where}: [database] has unknown key {sorted(unknown)[0]!r}")
+    url = raw.get("url", Config.database_url)
+    if not isinstance(url, str) or not url.startswith(("sqlite:", "postgresql")):
+        raise ConfigError(
+            f"{where}: [database] key 'url' has value {url!r}: use sqlite:///PATH or postgresql://..."
+        )
+    return url
+
+
+def _grouping(raw: dict[str, Any], where: str) -> GroupingConfig:
+    unknown = set(raw) - {"window_hours", "auto_live"}
+    if unknown:
+        raise ConfigError(f"{where}: [grouping] has unknown key {sorted(unknown)[0]!r}")
+    window = raw.get("window_hours", GroupingConfig.window_hours)
+    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+        raise ConfigError(
+            f"{where}: [grouping] key 'window_hours' has value {window!r}: must be a number > 0"
+        )
+    auto_live = raw.get("auto_live", GroupingConfig.auto_live)
+    if not isinstance(auto_live, bool):
+        raise ConfigError(
+            f"{where}: [grouping] key 'auto_live' has value {auto_live!r}: use true or false"
+        )
+    return GroupingConfig(window_hours=float(window), auto_live=auto_live)
 
 
 def _parse_triage(raw: dict[str, Any], where: str) -> TriageConfig:

@@ -55,5 +55,16 @@ class Report:
 
     @property
     def full_text(self) -> str:
-        """Everything a person wrote that triage should read: title, note, text."""
-        return "\n".join(part for part in (self.title, self.note, self.text) if part)
+        """Everything a person wrote that triage should read: title, note, text.
+
+        A forward's own subject (often the forwarder's summary, "FW: ... threat
+        to leak documents") is read too when it differs from the original's.
+        """
+        outer = self.headers.get("subject", "") if self.forwarded_by else ""
+        parts = (
+            outer if outer and self.title not in outer else "",
+            self.title,
+            self.note,
+            self.text,
+        )
+        return "\n".join(part for part in parts if part)

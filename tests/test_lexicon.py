@@ -41,3 +41,17 @@ def test_the_longest_overlapping_phrase_wins() -> None:
     hits = lexicon.match("The portal will be unavailable on Sunday")
     assert [(h.concept, h.found) for h in hits] == [("planned", "will be unavailable")]
     assert [h.concept for h in lexicon.match("The portal is unavailable")] == ["outage"]
+
+
+def test_hash_matches_any_number_after_the_first_word() -> None:
+    lexicon = Lexicon([("urgency", "in # min")])
+    assert concepts(lexicon, "call them in 10 min") == {("urgency", False)}
+    assert concepts(lexicon, "call them in ten min") == set()
+
+
+def test_hedged_hits_are_marked() -> None:
+    lexicon = Lexicon([("resolved", "is back up")])
+    [hit] = lexicon.match("We will tell you when it is back up")
+    assert hit.hedged
+    [hit] = lexicon.match("Good news: the API is back up")
+    assert not hit.hedged

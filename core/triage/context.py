@@ -12,6 +12,8 @@ from core.triage.verdict import Finding
 from core.triage.vocabulary import builtin_entries
 
 MAX_TEXT = 20_000  # what a person wrote that matters fits well within this
+# Concepts that state a fact; "when it is back up" is a prospect, not a fact.
+FACTUAL = frozenset({"resolved"})
 
 
 @lru_cache(maxsize=8)
@@ -59,6 +61,8 @@ def build_context(report: Report, config: TriageConfig) -> Context:
     lexicon = lexicon_for(tuple(sorted(config.vocabulary.items())))
     ctx = Context(report=report, config=config)
     for hit in lexicon.match(report.full_text[:MAX_TEXT]):
+        if hit.hedged and hit.concept in FACTUAL:
+            continue
         target = ctx.negated if hit.negated else ctx.hits
         target.setdefault(hit.concept, []).append(hit)
     parent = report.fields.get("reply_to_text")

@@ -89,7 +89,8 @@ def decide(findings: list[Finding], report: Report, config: TriageConfig) -> Ver
         severity = min((f.severity for f in findings if f.severity), default=3)
     types: list[str] = []
     if decision != "not_incident":
-        found = {t for f in findings for t in f.types}
+        # A type needs a finding that speaks with full weight, not one stray word.
+        found = {t for f in findings if f.weight >= 1 for t in f.types}
         types = [t for t in TYPES if t in found]
     return Verdict(
         decision=decision,

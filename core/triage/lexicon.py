@@ -1,9 +1,9 @@
 """Phrase matching over words: the one pass over a report's text that rules read.
 
 A phrase is a sequence of words; a word ending in `*` matches any word with
-that prefix. Text and phrases are folded the same way (lower case, accents
-removed, apostrophes split) so "can’t log in", "Can't log-in" and "cant log
-in" need no separate entries beyond the phrase list. Matching walks the words
+that prefix, and `#` (not first) matches any number. Text and phrases are
+folded the same way (lower case, accents removed, apostrophes split) so
+"can’t log in", "Can't log-in" and "cant log in" need no separate entries. Matching walks the words
 once and looks each up in a dictionary, so its cost grows with the text, not
 with the vocabulary.
 """
@@ -20,36 +20,16 @@ _WORD = re.compile(r"\w+")
 # Words that negate what follows them within a short window, in the four
 # built-in languages ("t" is what is left of "n't" once apostrophes split).
 NEGATORS = frozenset(
-    [
-        "no",
-        "not",
-        "never",
-        "without",
-        "t",
-        "nobody",
-        "nothing",
-        "kein",
-        "keine",
-        "keinen",
-        "keinem",
-        "keiner",
-        "nicht",
-        "ohne",
-        "nie",
-        "pas",
-        "aucun",
-        "aucune",
-        "sans",
-        "jamais",
-        "ni",
-        "sin",
-        "ningun",
-        "ninguna",
-        "ninguno",
-        "nunca",
-    ]
+    "no not never without t nobody nothing kein keine keinen keinem keiner nicht "
+    "ohne nie pas aucun aucune sans jamais ni sin ningun ninguna ninguno nunca".split()
 )
 NEGATION_WINDOW = 3
+# Words that make what follows conditional or future ("when it is back up",
+# "until it is fixed"); rules that need a fact, not a prospect, skip such hits.
+HEDGES = frozenset(
+    "when once until if unless whether after wenn sobald bis falls quand lorsque "
+    "des si jusqu cuando hasta".split()
+)
 
 
 def _fold_char(char: str) -> str:
@@ -86,6 +66,7 @@ class Hit:
     phrase: str
     found: str  # the words as they stand in the report
     negated: bool
+    hedged: bool
     start: int  # word index
     end: int
 
@@ -132,11 +113,11 @@ class Lexicon:
                 n = len(phrase.words)
                 if n > 1 and not _rest_matches(phrase.words, tokens, i):
                     continue
-                negated = phrase.negatable and any(
-                    t in NEGATORS for t in tokens[max(0, i - NEGATION_WINDOW) : i]
-                )
+                before = tokens[max(0, i - NEGATION_WINDOW) : i]
+                negated = phrase.negatable and any(t in NEGATORS for t in before)
+                hedged = any(t in HEDGES for t in before)
                 found = " ".join(tokens[i : i + n])
-                hits.append(Hit(phrase.concept, phrase.text, found, negated, i, i + n))
+                hits.append(Hit(phrase.concept, phrase.text, found, negated, hedged, i, i + n))
         return _drop_covered(hits)
 
 
@@ -166,6 +147,9 @@ def phrase_words(text: str) -> tuple[str, ...]:
     """A vocabulary phrase as words; a trailing `*` on a word keeps it as a prefix."""
     out: list[str] = []
     for piece in fold(text).split():
+        if piece == "#":
+            out.append("#")
+            continue
         found = _WORD.findall(piece)
         if found and piece.endswith("*"):
             found[-1] += "*"
@@ -178,7 +162,10 @@ def _rest_matches(pattern: tuple[str, ...], tokens: list[str], start: int) -> bo
         return False
     for k in range(1, len(pattern)):
         want, got = pattern[k], tokens[start + k]
-        if want.endswith("*"):
+        if want == "#":  # any number, as in "in # minutes"
+            if not got.isdigit():
+                return False
+        elif want.endswith("*"):
             if not got.startswith(want[:-1]):
                 return False
         elif want != got:

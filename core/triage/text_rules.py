@@ -61,7 +61,7 @@ def errors(ctx: Context) -> Finding | None:
         yes=("impact",),
         types=("engineering",),
         severity=3,
-        weight=0.5,
+        weight=1.0 if ctx.count("errors") >= 2 else 0.5,
     )
 
 
@@ -89,7 +89,6 @@ def customers_affected(ctx: Context) -> Finding | None:
         "customers_affected",
         f"customers are affected: {ctx.found('customers')}",
         yes=("impact", "communicate"),
-        weight=0.75,
     )
 
 
@@ -300,7 +299,8 @@ def urgency(ctx: Context) -> Finding | None:
         "urgency",
         f"urgency: {ctx.found('urgency')}",
         urgent=True,
-        weight=1.0 if ctx.count("urgency") >= 2 else 0.75,
+        # Asking for speed about an actual problem is enough; alone it needs repeating.
+        weight=1.0 if ctx.count("urgency") >= 2 or disrupted(ctx) or ctx.has("errors") else 0.75,
     )
 
 

@@ -1,0 +1,267 @@
+"""The pipeline: pending raw message -> reports -> triage -> grouping, one transaction each.
+
+A message that fails at any stage is quarantined with its error; it is
+retried with backoff, and after MAX_ATTEMPTS it is parked until a person
+reprocesses it. One poison message never blocks the others.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import grouping
+from core.config import Config
+from core.db import transaction
+from core.models import (
+    IGNORED,
+    PARKED,
+    PENDING,
+    PROCESSED,
+    QUARANTINED,
+    RawMessage,
+    StoredReport,
+    VerdictChange,
+    now,
+)
+from core.report import Report
+from core.triage.engine import triage
+from core.triage.verdict import Verdict
+
+MAX_ATTEMPTS = 3
+# Parsing turns a raw message into candidate reports; the wiring passes ingest's.
+ParseRaw = Callable[[RawMessage], list[Report]]
+Clock = Callable[[], datetime]
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 2 min, 8 min: long enough for a transient fault to clear."""
+    return timedelta(seconds=30 * 4 ** max(0, attempts - 1))
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    parked: int = 0
+    reports: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def report_row(raw: RawMessage, report: Report, verdict: Verdict, at: datetime) -> StoredReport:
+    return StoredReport(
+        raw=raw,
+        source=report.source,
+        title=report.title[:2000],
+        text=report.text,
+        note=report.note,
+        reporter=report.reporter[:500],
+        reporter_address=report.reporter_address[:320],
+        forwarded_by=report.forwarded_by[:500],
+        sent_at=report.sent_at,
+        message_id=report.message_id[:500],
+        in_reply_to=report.in_reply_to[:500],
+        references=report.references[:50],
+        fingerprint=report.fingerprint[:500],
+        fields=report.fields,
+        attachments=[vars(a) for a in report.attachments],
+        warnings=report.warnings,
+        created_at=at,
+        triaged_at=at,
+        **verdict_columns(verdict),
+    )
+
+
+def verdict_columns(verdict: Verdict) -> dict[str, object]:
+    return {
+        "decision": verdict.decision,
+        "quadrant": verdict.quadrant,
+        "planned": verdict.planned,
+        "urgent": verdict.urgent,
+        "types": verdict.types,
+        "severity": verdict.severity,
+        "golden": verdict.golden_json(),
+        "reason": verdict.reason,
+        "set_aside": verdict.set_aside,
+    }
+
+
+def process_raw(
+    session: Session, raw: RawMessage, parse: ParseRaw, config: Config, at: datetime
+) -> int:
+    """Parse, triage and group one raw message; returns how many reports it gave."""
+    candidates = parse(raw)
+    for candidate in candidates:
+        row = report_row(raw, candidate, triage(candidate, config.triage), at)
+        session.add(row)
+        session.flush()
+        grouping.place(session, row, config.grouping, at)
+    raw.status = PROCESSED if candidates else IGNORED
+    raw.processed_at = at
+    raw.last_error = None
+    raw.next_attempt_at = None
+    return len(candidates)
+
+
+def _due(at: datetime) -> object:
+    return or_(
+        RawMessage.status == PENDING,
+        (RawMessage.status == QUARANTINED) & (RawMessage.next_attempt_at <= at),
+    )
+
+
+def quarantine(raw: RawMessage, error: BaseException, at: datetime) -> str:
+    raw.attempts += 1
+    summary = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        summary += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    raw.last_error = summary[:4000]
+    if raw.attempts >= MAX_ATTEMPTS:
+        raw.status = PARKED
+        raw.next_attempt_at = None
+    else:
+        raw.status = QUARANTINED
+        raw.next_attempt_at = at + backoff(raw.attempts)
+    return raw.status
+
+
+def run_pending(
+    factory: sessionmaker[Session],
+    parse: ParseRaw,
+    config: Config,
+    limit: int | None = None,
+    clock: Clock = now,
+) -> Stats:
+    """Work through due raw messages until none is left (or `limit` were handled)."""
+    stats = Stats()
+    handled = 0
+    while limit is None or handled < limit:
+        with transaction(factory) as session:
+            at = clock()
+            raw = session.scalar(
+                select(RawMessage)
+                .where(_due(at))  # type: ignore[arg-type]
+                .order_by(RawMessage.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if raw is None:
+                break
+            handled += 1
+            try:
+                with session.begin_nested():
+                    stats.reports += process_raw(session, raw, parse, config, at)
+            except Exception as exc:  # any stage: park the message, keep the others flowing
+                status = quarantine(raw, exc, at)
+                stats.errors.append(f"raw {raw.id}: {raw.last_error}")
+                if status == PARKED:
+                    stats.parked += 1
+                else:
+                    stats.quarantined += 1
+                continue
+            if raw.status == IGNORED:
+                stats.ignored += 1
+            else:
+                stats.processed += 1
+    return stats
+
+
+def reprocess(session: Session, raw_ids: list[int] | None = None) -> int:
+    """Put quarantined or parked messages (or the given ones) back in the queue."""
+    query = select(RawMessage)
+    if raw_ids:
+        query = query.where(RawMessage.id.in_(raw_ids))
+    else:
+        query = query.where(RawMessage.status.in_((QUARANTINED, PARKED)))
+    count = 0
+    for raw in session.scalars(query):
+        if raw.status == PROCESSED:
+            for report in list(raw.reports):
+                session.delete(report)  # processed again from the bytes, replacing its reports
+        raw.status = PENDING
+        raw.attempts = 0
+        raw.next_attempt_at = None
+        count += 1
+    return count
+
+
+@dataclass
+class Retriaged:
+    seen: int = 0
+    changed: int = 0
+    lines: list[str] = field(default_factory=list)
+
+
+def retriage(
+    session: Session, parse: ParseRaw, config: Config, since: datetime, actor: str = "rule:retriage"
+) -> Retriaged:
+    """Re-run triage with the current rules and record what changed, report by report."""
+    result = Retriaged()
+    reports = session.scalars(
+        select(StoredReport).where(StoredReport.created_at >= since).order_by(StoredReport.id)
+    ).all()
+    by_raw: dict[int, list[Report]] = {}
+    for row in reports:
+        if row.raw_id not in by_raw:
+            by_raw[row.raw_id] = parse(row.raw)
+        siblings = [r.id for r in row.raw.reports]
+        candidates = by_raw[row.raw_id]
+        index = siblings.index(row.id) if row.id in siblings else 0
+        if index >= len(candidates):
+            continue
+        result.seen += 1
+        new = verdict_columns(triage(candidates[index], config.triage))
+        overridden = {c.field for c in row.changes if not c.actor.startswith("rule:")}
+        changes = _diff(row, new, overridden)
+        if not changes:
+            continue
+        result.changed += 1
+        for name, old, value in changes:
+            session.add(
+                VerdictChange(
+                    report=row,
+                    field=name,
+                    old_value=old,
+                    new_value=value,
+                    actor=actor,
+                    reason="re-triaged with the current rules",
+                )
+            )
+            result.lines.append(f"report {row.id}: {name} {old} -> {value}")
+        golden = dict(new.pop("golden"))  # type: ignore[call-overload]
+        for question in overridden & set(golden):
+            golden[question] = row.golden[question]  # a person's answer stands
+        row.golden = golden
+        for key, column in new.items():
+            if key == "decision" and "decision" in overridden:
+                continue
+            setattr(row, key, column)
+    return result
+
+
+def _answer(value: object) -> str | None:
+    return {True: "yes", False: "no"}.get(value)  # type: ignore[call-overload]
+
+
+def _diff(
+    row: StoredReport, new: dict[str, object], overridden: set[str]
+) -> list[tuple[str, str | None, str | None]]:
+    changes: list[tuple[str, str | None, str | None]] = []
+    if row.decision != new["decision"] and "decision" not in overridden:
+        changes.append(("decision", row.decision, str(new["decision"])))
+    golden = new["golden"]
+    assert isinstance(golden, dict)
+    for question, answer in golden.items():
+        old = _answer(row.golden.get(question, {}).get("answer"))
+        value = _answer(answer["answer"])
+        if old != value and question not in overridden:
+            changes.append((question, old, value))
+    return changes

@@ -1,0 +1,23 @@
+"""Turn a stored raw message back into candidate reports, by its source."""
+
+from __future__ import annotations
+
+from core.models import RawMessage
+from core.report import ParseError, Report
+from ingest.email_parse import parse_email
+from ingest.sentry import parse_sentry
+from ingest.telegram import parse_update
+
+
+def parse_raw(raw: RawMessage) -> list[Report]:
+    """The pipeline's parse stage; raises ParseError for input it cannot read."""
+    if raw.source == "email":
+        return [parse_email(raw.body)]
+    if raw.source == "sentry":
+        resource = raw.meta.get("resource") if isinstance(raw.meta, dict) else None
+        report = parse_sentry(raw.body, resource=resource)
+        return [report] if report else []
+    if raw.source == "telegram":
+        update = parse_update(raw.body)
+        return [update] if update else []
+    raise ParseError(f"no parser for source {raw.source!r}")
