@@ -24,11 +24,11 @@ def load_object(body: bytes | str | dict[str, Any], what: str) -> dict[str, Any]
         return body
     if not isinstance(body, bytes | bytearray | str):
         raise ParseError(f"{what} must be bytes, str or dict, not {kind(body)}")
-    if not body.strip():
-        raise ParseError("empty body")
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as e:
+        if not body.strip():  # checked only on failure: stripping copies the whole body
+            raise ParseError("empty body") from None
         raise ParseError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except (ValueError, RecursionError) as e:  # bad UTF-8, huge integers, deep nesting
         raise ParseError(f"not JSON: {e}") from None
