@@ -125,9 +125,16 @@ def declare_command(
 def _simple(
     name: str, action: Callable[..., Incident], help_text: str, needs_reason: bool
 ) -> click.Command:
+    # Click counts an explicit default=None as a value, so a required option gets none.
+    reason_option = (
+        click.option("--reason", required=True)
+        if needs_reason
+        else click.option("--reason", default="")
+    )
+
     @click.command(name, help=help_text)
     @click.argument("ref")
-    @click.option("--reason", required=needs_reason, default="")
+    @reason_option
     @_actor_option
     @click.pass_context
     def command(ctx: click.Context, ref: str, reason: str, actor: str | None) -> None:

@@ -21,3 +21,12 @@ def require_shared(path: Path) -> Path:
             pytest.fail(f"{path} is missing (CI needs ../shared beside the checkout)")
         pytest.skip(f"{path} not present on this machine")
     return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that touches the database runs on both SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/intake.db"
+    url: str = request.getfixturevalue("postgres_db_url")
+    return url
