@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/intake run
+	$(BIN)/intake triage examples/
 
 test: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider

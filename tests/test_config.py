@@ -104,3 +104,12 @@ def test_threshold_sets_how_many_yes_answers_an_incident_needs(tmp_path: Path) -
     verdict = triage(report, strict)
     assert verdict.decision in ("needs_review", "not_incident")
     assert "threshold 5" in verdict.reason
+
+
+def test_the_readme_config_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load_config(write(tmp_path, block))
+    assert config.triage.key_customer_domains == ("contoso.com",)
+    assert config.triage.rules[0].name == "vip-ticket"
+    assert config.grouping.window_hours == 4
