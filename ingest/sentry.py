@@ -29,7 +29,7 @@ from ingest._values import (
     pick,
 )
 
-FIELD_KEYS = (  # noqa: SIM905 - one readable block rather than 27 lines
+FIELD_KEYS = (
     "resource action level environment project culprit event_count user_count url rule "
     "first_seen last_seen issue_id short_id event_id comment_id status assignee handled "
     "platform release transaction exception_type exception_value tags metric_threshold "
