@@ -27,19 +27,16 @@ _BOUNCE_NAME = re.compile(
 # delivery business, but not at the very start in exactly the MTAs' wording.
 _BOUNCE_SUBJECT = re.compile(
     r"^[ \t]*(?:\[[^\]]{0,30}\][ \t]*)?(?:Undelivered Mail Returned to Sender"
-    r"|Delivery Status Notification|Mail delivery failed|Undeliverable( mail)?[ \t]*:"
-    r"|Undeliverable message|Undelivered Mail|failure notice|Returned mail\b|Mail System Error"
-    r"|Non[- ]?delivery|Nondeliverable|Message delivery (?:has )?failed|Message not delivered"
-    r"|Delivery Failure|Delivery Notification: Delivery has failed|Delivery has failed"
-    r"|Permanent Delivery Failure|Mail Delivery Failure|Mail could not be delivered"
-    r"|Warning: could not send message|Warning: message \S+ delayed|Delayed Mail"
-    r"|Delivery delayed|Message delivery delay|Returned to sender|Unzustellbar"
-    r"|Nicht zustellbar|Non remis|No se puede entregar|Undeliverable|DSN:|Mail delivery problem"
-    r"|Email delivery failure|Delivery Notification|Rejected:|Mail Delivery Subsystem"
-    r"|Could not send message|Message undeliverable|Error sending message|Returned Mail"
-    r"|Notification d'état de remise|Benachrichtigung zum Übermittlungsstatus"
-    r"|Sorry, we were unable to deliver your message|complaint about message from"
-    r"|メールエラー通知|配信エラー|Недоставленное сообщение)",
+    r"|Delivery Status Notification|Mail delivery failed|Undeliverable(?: mail| message)?[ \t]*:"
+    r"|Undeliverable (?:mail|message)\b|Undelivered Mail\b|failure notice|Returned mail(?::|\s*$)"
+    r"|Mail System Error|Non[- ]?delivery (?:notification|report|of)|Nondeliverable mail"
+    r"|Delivery Notification: Delivery has failed|Permanent Delivery Failure"
+    r"|Mail Delivery Failure|Warning: could not send message|Warning: message \S+ delayed"
+    r"|Delayed Mail \(still being retried\)|Unzustellbar[ \t]*:|Nicht zustellbar[ \t]*:"
+    r"|Non remis[ \t]*:|No se puede entregar[ \t]*:|DSN:|Mail delivery problem"
+    r"|Mail Delivery Subsystem|Notification d'état de remise"
+    r"|Benachrichtigung zum Übermittlungsstatus|Sorry, we were unable to deliver your message"
+    r"|complaint about message from|メールエラー通知|Недоставленное сообщение)",
     re.IGNORECASE,
 )
 _AUTO_REPLY_SUBJECT = re.compile(
@@ -55,6 +52,7 @@ _AUTO_REPLY_SUBJECT = re.compile(
 _SES_NOTIFICATION = re.compile(
     r'\\?"notificationType\\?"[ \t]*:[ \t]*\\?"(Bounce|Complaint|Delivery)\\?"'
 )
+_HEADER_NAMES = {"mailing-list": "Mailing-List", "x-mlserver": "X-MLServer"}
 _NO_VALUES = frozenset({"no", "false", "0", "off", ""})
 
 
@@ -152,7 +150,7 @@ def _signals(
     for name in sorted(headers):
         # Other RFC 2369 list headers, ezmlm's Mailing-List, fml's X-MLServer.
         if name.startswith("list-") or name in ("mailing-list", "x-mlserver"):
-            found.append(("bulk", f"{name.title()} header"))
+            found.append(("bulk", f"{_HEADER_NAMES.get(name, name.title())} header"))
             break
     return found
 

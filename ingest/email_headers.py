@@ -38,7 +38,7 @@ def _restore_8bit(value: str) -> str:
 
 def _decode_word(charset: str, encoding: str, payload: str, problems: list[str]) -> str:
     charset = charset.split("*", 1)[0]  # RFC 2231 language suffix: utf-8*en
-    raw = payload.encode("ascii", "surrogateescape")
+    raw = payload.encode("utf-8", "surrogateescape")
     if encoding in "bB":
         clean = _NOT_BASE64.sub(b"", raw)
         clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean

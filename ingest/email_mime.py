@@ -43,11 +43,31 @@ class BodyParts:
             self.warnings.append(message)
 
 
+def stored_payload(part: Message) -> object:
+    """The payload as the parser stored it: a list of sub-messages or a string.
+
+    compat32's get_payload() re-decodes 8-bit text with the part's declared charset (any
+    codec name the sender chose, with errors it does not catch); the stored string keeps
+    the bytes as surrogate escapes, which give back the exact bytes.
+    """
+    return getattr(part, "_payload", None)
+
+
+def _uudecode(raw: bytes) -> bytes:
+    out = bytearray()
+    for line in raw.splitlines():
+        if line.startswith((b"begin ", b"end")) or not line.strip():
+            continue
+        try:
+            out += binascii.a2b_uu(line)
+        except binascii.Error:
+            continue
+    return bytes(out)
+
+
 def payload_bytes(part: Message, body: BodyParts) -> bytes:
     """The part's content with its transfer encoding undone, as leniently as possible."""
-    # compat32's get_payload() replaces undecodable 8-bit bytes; the stored payload keeps
-    # them as surrogate escapes, which give back the exact bytes.
-    payload = getattr(part, "_payload", None)
+    payload = stored_payload(part)
     if not isinstance(payload, str):
         return b""
     if payload.isascii():
@@ -74,8 +94,7 @@ def payload_bytes(part: Message, body: BodyParts) -> bytes:
             body.warn(f"broken quoted-printable in a {ctype} part: bad escapes kept as text")
         return binascii.a2b_qp(raw)
     if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        decoded = part.get_payload(decode=True)
-        return decoded if isinstance(decoded, bytes) else raw
+        return _uudecode(raw)
     if encoding not in ("", "7bit", "8bit", "binary", "7-bit", "8-bit"):
         body.warn(f"unknown transfer encoding {encoding[:30]!r} in a {ctype} part; read as is")
     return raw
@@ -113,7 +132,7 @@ def message_size(message: Message) -> int:
     while stack and total < 50_000_000:
         current = stack.pop()
         total += sum(len(str(name)) + len(str(value)) + 4 for name, value in current.raw_items())
-        payload = current.get_payload()
+        payload = stored_payload(current)
         if isinstance(payload, list):
             stack.extend(child for child in payload if isinstance(child, Message))
         elif isinstance(payload, str):
@@ -122,7 +141,7 @@ def message_size(message: Message) -> int:
 
 
 def _attach(part: Message, body: BodyParts, ctype: str) -> None:
-    if isinstance(part.get_payload(), list):
+    if isinstance(stored_payload(part), list):
         size = message_size(part)
     else:
         size = len(payload_bytes(part, body))
@@ -136,7 +155,7 @@ def _pick_alternative(children: list[Message]) -> Message | None:
         by_type.setdefault(child.get_content_type(), child)
     plain = by_type.get("text/plain")
     if plain is not None:
-        payload = plain.get_payload()
+        payload = stored_payload(plain)
         if not isinstance(payload, str) or payload.strip():
             return plain
     for preferred in ("multipart/related", "multipart/mixed", "text/html"):
@@ -156,7 +175,7 @@ def _walk(part: Message, body: BodyParts, depth: int, in_report: bool) -> None:
     for defect in part.defects[:3]:
         body.warn(f"MIME structure problem: {type(defect).__name__}")
     ctype = part.get_content_type()
-    payload = part.get_payload()
+    payload = stored_payload(part)
 
     if ctype == "message/delivery-status":
         body.has_delivery_status = True

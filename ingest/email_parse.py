@@ -22,6 +22,7 @@ import hashlib
 import re
 from datetime import datetime
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
 
@@ -38,9 +39,9 @@ from ingest.email_headers import (
 )
 from ingest.email_markers import FORWARD_PREFIX, REPLY_PREFIX, strip_subject_prefixes
 from ingest.email_mime import BodyParts, message_size, walk_message
-from ingest.email_quotes import split_reply
+from ingest.email_quotes import split_marked_reply, split_reply
 from ingest.email_sentry import is_sentry_email, sentry_facts
-from ingest.html_text import html_to_marked_text, split_at_mark, strip_marks
+from ingest.html_text import html_to_marked_text, strip_marks
 
 # Text beyond this is a pasted log or an attack; triage reads the start.
 MAX_BODY_CHARS = 200_000
@@ -65,11 +66,12 @@ def _check_looks_like_mail(raw: bytes) -> bytes:
     stripped = raw.lstrip(b" \t\r\n")
     if not stripped:
         raise ParseError("empty input: no headers and no body")
+    if stripped[:1] in (b"{", b"["):
+        # '{"action":' is a valid header name by RFC 5322's letter, but this is JSON.
+        raise ParseError("not an email: the input looks like JSON")
     if _HEADER_START.match(stripped):
         return stripped
     sample = stripped[:4096]
-    if sample[:1] in (b"{", b"["):
-        raise ParseError("not an email: no header lines, and the input looks like JSON")
     if b"\x00" in sample or len(_CONTROL_BYTES.findall(sample)) > len(sample) // 20:
         raise ParseError("not an email: binary data with no header lines")
     return stripped
@@ -115,20 +117,12 @@ def _body_text(parts: BodyParts, warnings: list[str]) -> tuple[str, str, bool]:
     html = "\n".join(parts.html)
     if not html.strip():
         return "", "", False
-    if len(html) > MAX_BODY_CHARS:
-        warnings.append(
-            f"HTML body longer than {MAX_BODY_CHARS} characters; only the start was read"
-        )
-    return "", html_to_marked_text(html), True
+    return "", html_to_marked_text(html, warnings), True
 
 
 def _split(plain: str, marked_html: str) -> tuple[str, str]:
     """(new text, quoted history) of a body given as plain text or marked HTML text."""
-    if not marked_html:
-        return split_reply(plain)
-    head, tail = split_at_mark(marked_html)
-    new, quoted = split_reply(head)
-    return new, "\n\n".join(part for part in (quoted, tail) if part)
+    return split_marked_reply(marked_html) if marked_html else split_reply(plain)
 
 
 def _fingerprint(
@@ -178,8 +172,14 @@ def _attached_original(inner: Message, warnings: list[str]) -> _Original:
 def parse_email(raw: bytes) -> Report:
     """Parse raw RFC 5322 bytes into a `Report`; see the module docstring for `fields`."""
     data = _check_looks_like_mail(raw)
-    message = email.message_from_bytes(data, policy=compat32)
     warnings: list[str] = []
+    try:
+        message = email.message_from_bytes(data, policy=compat32)
+    except RecursionError:
+        # The stdlib parser recurses once per nesting level; hundreds of levels are an
+        # attack or a loop. The headers are still readable, the body is kept as text.
+        message = BytesHeaderParser(policy=compat32).parsebytes(data)
+        warnings.append("MIME nesting too deep to parse; the body was read as plain text")
     headers, raw_headers = _read_headers(message, warnings)
     if not message.keys():
         warnings.append("no mail headers found; the whole input was read as the body")

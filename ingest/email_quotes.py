@@ -30,6 +30,7 @@ from ingest.email_markers import (
     RULE_LINE,
     header_block_end,
 )
+from ingest.html_text import html_to_marked_text, split_at_mark
 
 # The splitter is linear, but a body beyond this is a pasted log or an attack, not a reply.
 MAX_SPLIT_CHARS = 200_000
@@ -215,3 +216,16 @@ def split_reply(text: str) -> tuple[str, str]:
         return _join(head[first:last]), _join([*quoted, *history])
     last = texts[-1][1]
     return _join(head[:last]), _join([*head[last:], *history])
+
+
+def split_marked_reply(marked: str) -> tuple[str, str]:
+    """`split_reply` for text from `html_to_marked_text`: the client's own quote markup
+    (Gmail's gmail_quote, Outlook's reply header...) cuts first, the text rules after."""
+    head, tail = split_at_mark(marked)
+    new, quoted = split_reply(head)
+    return new, "\n\n".join(part for part in (quoted, tail) if part)
+
+
+def split_html_reply(html: str) -> tuple[str, str]:
+    """(new text, quoted history) of an HTML message body, both as plain text."""
+    return split_marked_reply(html_to_marked_text(html))

@@ -17,6 +17,13 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # Lexbor is fast, but a mail body beyond this is a newsletter or an attack; its start is enough.
 MAX_HTML_CHARS = 200_000
+MAX_NESTING = 400
+_NESTING_TAG = re.compile(
+    r"<(/?)(?:div|blockquote|ul|ol|dl|section|article|aside|center|fieldset|figure|footer|header"
+    r"|main|nav|form|details|dir|menu|address|h[1-6]|pre|listing|hgroup|figcaption|summary"
+    r"|dialog|a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])",
+    re.IGNORECASE,
+)
 # Private-use character: cannot come from the mail (it is stripped from text nodes).
 QUOTE_MARK = "\ue000"
 
@@ -156,9 +163,44 @@ def _parse(html: str) -> LexborHTMLParser:
         return LexborHTMLParser(html.encode("utf-8", "replace").decode("utf-8"))
 
 
-def html_to_marked_text(html: str) -> str:
-    """Readable text of an HTML body, with `QUOTE_MARK` lines where quoted history starts."""
-    tree = _parse(html[:MAX_HTML_CHARS])
+def _nesting_cut(html: str) -> int:
+    """Where block or formatting elements nest deeper than MAX_NESTING, or -1.
+
+    HTML5 tree building scans the stack of open elements for each block start tag and runs
+    the adoption agency for formatting tags, so thousands of unclosed <div>s or <a><b>s take
+    quadratic time (seconds for 200 KB). No real mail nests anywhere near this deep.
+    """
+    depth = 0
+    for match in _NESTING_TAG.finditer(html):
+        if match.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > MAX_NESTING:
+                return match.start()
+    return -1
+
+
+def html_to_marked_text(html: str, problems: list[str] | None = None) -> str:
+    """Readable text of an HTML body, with `QUOTE_MARK` lines where quoted history starts.
+
+    Only the first MAX_HTML_CHARS characters are read, and only up to MAX_NESTING levels of
+    nesting; either cut is reported in `problems`.
+    """
+    if len(html) > MAX_HTML_CHARS:
+        html = html[:MAX_HTML_CHARS]
+        if problems is not None:
+            problems.append(
+                f"HTML body longer than {MAX_HTML_CHARS} characters; only the start was read"
+            )
+    cut = _nesting_cut(html)
+    if cut != -1:
+        html = html[:cut]
+        if problems is not None:
+            problems.append(
+                f"HTML nested deeper than {MAX_NESTING} elements; only the start was read"
+            )
+    tree = _parse(html)
     root = tree.body or tree.root
     if root is None:
         return ""
