@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.email_markers import (
+    ATTRIBUTION_END,
     FORWARD_MARKER,
     ORIGINAL_MESSAGE,
     RULE_LINE,
@@ -71,11 +72,18 @@ def _unquote_block(lines: list[str]) -> list[str]:
 
 def _forward_start(lines: list[str], subject_says_forward: bool) -> tuple[int, int] | None:
     """(marker line, first header line) of the first forward above any reply history."""
+    last_text = ""
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         if _is_quote(line):
+            # Apple Mail's HTML puts its marker inside the quote it forwards; under an
+            # "On ... wrote:" line the quote is reply history that happens to hold a forward.
+            marker = FORWARD_MARKER.match(_QUOTE_PREFIX.sub("", line, count=1))
+            if marker and not ATTRIBUTION_END.search(last_text):
+                return index, index + 1
             return None  # quoted reply history comes first: this is a reply, not a forward
+        last_text = line
         if FORWARD_MARKER.match(line):
             return index, index + 1
         if not subject_says_forward:
@@ -112,6 +120,8 @@ def find_inline_forward(text: str, subject_says_forward: bool) -> InlineForward 
         first += 1
     if first < len(rest) and _is_quote(rest[first]):
         rest = _unquote_block(rest)
+        while first < len(rest) and not rest[first].strip():
+            first += 1
     headers, body_start = _read_headers(rest, first)
     if "from" in headers:
         headers["from"] = _MAILTO.sub(r"<\1>", headers["from"]).replace("*", "").strip()

@@ -75,28 +75,37 @@ def payload_bytes(part: Message, body: BodyParts) -> bytes:
     else:
         raw = payload.encode("utf-8", "surrogateescape")
     encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
-    ctype = part.get_content_type()
     if encoding == "base64":
         if _BASE64_NOISE.search(raw):
-            body.warn(f"broken base64 in a {ctype} part: invalid characters skipped")
+            body.warn(
+                f"broken base64 in a {part.get_content_type()} part: invalid characters skipped"
+            )
         try:
             return binascii.a2b_base64(raw)
         except binascii.Error:
             clean = _BASE64_KEEP.sub(b"", raw)
             clean = clean[: len(clean) - len(clean) % 4]
-            body.warn(f"broken base64 in a {ctype} part: decoded what was readable")
+            body.warn(
+                f"broken base64 in a {part.get_content_type()} part: decoded what was readable"
+            )
             try:
                 return binascii.a2b_base64(clean)
             except binascii.Error:
                 return b""
     if encoding == "quoted-printable":
         if _BAD_QP.search(raw):
-            body.warn(f"broken quoted-printable in a {ctype} part: bad escapes kept as text")
+            body.warn(
+                f"broken quoted-printable in a {part.get_content_type()} part: "
+                "bad escapes kept as text"
+            )
         return binascii.a2b_qp(raw)
     if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
         return _uudecode(raw)
     if encoding not in ("", "7bit", "8bit", "binary", "7-bit", "8-bit"):
-        body.warn(f"unknown transfer encoding {encoding[:30]!r} in a {ctype} part; read as is")
+        body.warn(
+            f"unknown transfer encoding {encoding[:30]!r} in a {part.get_content_type()} part; "
+            "read as is"
+        )
     return raw
 
 

@@ -161,3 +161,16 @@ def test_mutated_mail_gives_report_or_parse_error(raw: bytes) -> None:
 def test_random_header_and_body_text(lines: list[str]) -> None:
     raw = ("From: a@example.com\nSubject: " + "\n".join(lines)).encode("utf-8")
     assert isinstance(outcome(raw), Report | ParseError)
+
+
+def test_missing_corpora_fail_under_ci_and_skip_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-corpus"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        corpus(missing)
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        corpus(missing)
+    assert corpus(tmp_path) == tmp_path

@@ -300,3 +300,51 @@ def test_forwarded_dates(value: str, expected: datetime) -> None:
 @pytest.mark.parametrize("value", ["", "yesterday", "31.02.2025 10:00", "99:99"])
 def test_unreadable_forwarded_dates(value: str) -> None:
     assert parse_loose_date(value, CEST) is None
+
+
+HTML_FORWARDS = {
+    "outlook": (
+        "FW: Depot outage",
+        '<div class="WordSection1"><p class="MsoNormal">Passing this on.<o:p></o:p></p>'
+        '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">'
+        '<p class="MsoNormal"><b>From:</b> Eva de Vries &lt;eva@depot.example&gt;<br>'
+        "<b>Sent:</b> Wednesday, April 9, 2025 7:58 AM<br><b>To:</b> Tom<br>"
+        "<b>Subject:</b> Depot outage</p></div>"
+        '<p class="MsoNormal">Forty drivers are waiting in the yard.</p></div>',
+    ),
+    "gmail": (
+        "Fwd: Depot outage",
+        '<div dir="ltr">Passing this on.<br><br><div class="gmail_quote">'
+        '<div dir="ltr" class="gmail_attr">---------- Forwarded message ---------<br>From: '
+        '<strong class="gmail_sendername">Eva de Vries</strong> <span>&lt;<a href="mailto:'
+        'eva@depot.example">eva@depot.example</a>&gt;</span><br>Date: Wed, 9 Apr 2025 at 07:58'
+        "<br>Subject: Depot outage<br>To: Tom &lt;tom@tidewell.io&gt;<br></div><br><br>"
+        '<div dir="ltr">Forty drivers are waiting in the yard.</div></div></div>',
+    ),
+    "apple": (
+        "Fwd: Depot outage",
+        '<div>Passing this on.</div><div><br><blockquote type="cite"><div>Begin forwarded '
+        "message:</div><br><div><b>From: </b>Eva de Vries &lt;eva@depot.example&gt;<br>"
+        "<b>Subject: </b>Depot outage<br><b>Date: </b>9 April 2025 at 07:58:00 GMT<br>"
+        "<b>To: </b>Tom<br></div><br><div>Forty drivers are waiting in the yard.</div>"
+        "</blockquote></div>",
+    ),
+}
+
+
+@pytest.mark.parametrize("client", sorted(HTML_FORWARDS))
+def test_html_only_forwards(client: str) -> None:
+    subject, html = HTML_FORWARDS[client]
+    raw = (
+        f"From: Tom <tom@tidewell.io>\nSubject: {subject}\nDate: Wed, 09 Apr 2025 08:15:00 +0000"
+        f"\nContent-Type: text/html; charset=utf-8\n\n<html><body>{html}</body></html>\n"
+    ).encode()
+    report = parse_email(raw)
+    assert report.fields["forwarded"] is True
+    assert report.fields["html_only"] is True
+    assert report.reporter == "Eva de Vries <eva@depot.example>"
+    assert report.forwarded_by == "Tom <tom@tidewell.io>"
+    assert report.title == "Depot outage"
+    assert report.note == "Passing this on."
+    assert report.text == "Forty drivers are waiting in the yard."
+    assert report.sent_at == datetime(2025, 4, 9, 7, 58, tzinfo=UTC)
