@@ -67,11 +67,17 @@ def codec_for(label: str | None) -> str | None:
 
 
 def _guess(data: bytes) -> str:
-    """Undeclared or undecodable bytes: UTF-8 when valid, else Windows-1252, else Latin-1."""
+    """Undeclared or undecodable bytes: UTF-8 when (mostly) valid, else Windows-1252."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    text = data.decode("utf-8", "replace")
+    broken = text.count("\ufffd")
+    # UTF-8 with a stray bad byte still has far more valid multi-byte characters than
+    # errors; single-byte text read as UTF-8 has almost none.
+    if sum(1 for ch in text if ord(ch) > 0x7F) - broken >= 3 * broken:
+        return text
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:

@@ -27,6 +27,8 @@ _QUOTE_PREFIX = re.compile(r"^[ \t]*> ?")
 _MAILTO = re.compile(r"\[mailto:([^\]\s]{1,320})\]", re.IGNORECASE)
 # A wrapped header value continues for at most this many lines (long To/Cc lists).
 _MAX_WRAPPED = 3
+# Forwards of forwards followed down to the first one, at most this deep.
+_MAX_NESTED = 5
 
 
 @dataclass
@@ -107,8 +109,22 @@ def find_inline_forward(text: str, subject_says_forward: bool) -> InlineForward 
     """The inline forward in `text`, or None when the text forwards nothing.
 
     Outlook writes the same header block for replies and forwards, so that form only counts
-    when `subject_says_forward` (the subject starts with Fwd:/FW:/WG:/TR:/RV:...).
+    when `subject_says_forward` (the subject starts with Fwd:/FW:/WG:/TR:/RV:...). A forward
+    whose body is nothing but another forward ("Fwd: Fwd:" without words in between) is
+    followed down to the message that was first forwarded.
     """
+    found = _one_forward(text, subject_says_forward)
+    for _ in range(_MAX_NESTED):
+        if found is None:
+            break
+        inner = _one_forward(found.body, subject_says_forward=True)
+        if inner is None or inner.note:
+            break
+        found = InlineForward(note=found.note, body=inner.body, headers=inner.headers)
+    return found
+
+
+def _one_forward(text: str, subject_says_forward: bool) -> InlineForward | None:
     lines = text[:MAX_SPLIT_CHARS].replace("\r\n", "\n").replace("\r", "\n").split("\n")
     found = _forward_start(lines, subject_says_forward)
     if found is None:

@@ -348,3 +348,31 @@ def test_html_only_forwards(client: str) -> None:
     assert report.note == "Passing this on."
     assert report.text == "Forty drivers are waiting in the yard."
     assert report.sent_at == datetime(2025, 4, 9, 7, 58, tzinfo=UTC)
+
+
+def test_forward_of_a_forward_reaches_the_first_original() -> None:
+    raw = (
+        b"From: Ann <ann@tidewell.io>\nSubject: Fwd: Fwd: Oven fire alarm\n\nSee below.\n\n"
+        b"---------- Forwarded message ---------\nFrom: Ben <ben@tidewell.io>\n"
+        b"Date: Tue, 8 Apr 2025 at 10:05\nSubject: Fwd: Oven fire alarm\n\n\n\n"
+        b"---------- Forwarded message ---------\nFrom: Store 9 <store9@tidewell.io>\n"
+        b"Date: Tue, 8 Apr 2025 at 10:01\nSubject: Oven fire alarm\n\nThe alarm went off.\n"
+    )
+    report = parse_email(raw)
+    assert report.reporter == "Store 9 <store9@tidewell.io>"
+    assert report.forwarded_by == "Ann <ann@tidewell.io>"
+    assert report.title == "Oven fire alarm"
+    assert report.note == "See below."
+    assert report.text == "The alarm went off."
+
+
+def test_forward_with_words_between_stops_at_the_outer_original() -> None:
+    raw = (
+        b"From: Ann <ann@tidewell.io>\nSubject: Fwd: Fwd: Oven\n\nFYI\n\n"
+        b"---------- Forwarded message ---------\nFrom: Ben <ben@tidewell.io>\nSubject: Fwd: Oven"
+        b"\n\nBen's own words.\n\n---------- Forwarded message ---------\nFrom: Store 9 "
+        b"<store9@tidewell.io>\nSubject: Oven\n\nThe alarm went off.\n"
+    )
+    report = parse_email(raw)
+    assert report.reporter == "Ben <ben@tidewell.io>"
+    assert report.text.startswith("Ben's own words.")

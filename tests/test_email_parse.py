@@ -126,6 +126,13 @@ def test_raw_utf8_header_bytes() -> None:
     assert report.reporter == "Zoë <zoe@example.com>"
 
 
+def test_raw_header_with_a_stray_invalid_byte_stays_utf8() -> None:
+    raw = "From: Юникод Тест".encode() + b"\xf1 <u@example.com>\nSubject: x\n\nbody\n"
+    report = parse_email(raw)
+    assert report.reporter.startswith("Юникод Тест")
+    assert report.reporter_address == "u@example.com"
+
+
 def test_date_without_zone_and_unreadable_date() -> None:
     report = parse_email(mail("From: a@example.com\nDate: Tue, 08 Apr 2025 10:00:00 -0000"))
     assert report.sent_at == datetime(2025, 4, 8, 10, 0, tzinfo=UTC)
