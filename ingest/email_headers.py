@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import UTC, datetime
+from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from ingest.email_charset import decode_bytes
@@ -19,6 +20,18 @@ _BETWEEN_WORDS = re.compile(r"[ \t\r\n]*")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")
 _SPACE = re.compile(r"\s+")
+
+# Headers kept in Report.headers (lower-case names), besides the families in _PREFIXES.
+SELECTED_HEADERS = frozenset(
+    {"from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references"}
+    | {"auto-submitted", "precedence", "list-id", "list-unsubscribe", "x-autoreply"}
+    | {"x-autorespond", "x-auto-response-suppress", "content-type", "return-path", "x-mailer"}
+    | {"x-intake-notification", "reply-to", "sender", "user-agent", "x-failed-recipients"}
+    | {"mailing-list", "x-mlserver"}
+)
+# Families read whole: Sentry's own headers, RFC 2369 list headers, Amazon SNS's headers.
+_PREFIXES = ("x-sentry-", "list-", "x-amz-sns-")
+_MAX_HEADER_CHARS = 10_000
 
 # getaddresses is slow on long hostile values (unbalanced quotes and brackets); real address
 # lists longer than this are mass mail whose tail does not matter for triage.
@@ -130,3 +143,23 @@ def message_ids(value: str) -> list[str]:
         return list(found)
     # Some clients drop the brackets; take whitespace-separated tokens that look like ids.
     return [token.strip(",;") for token in value.split() if "@" in token][:100]
+
+
+def read_headers(message: Message, problems: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(selected headers decoded, their raw values), lower-case names, first occurrence."""
+    decoded: dict[str, str] = {}
+    raw_values: dict[str, str] = {}
+    for name, value in message.raw_items():
+        key = str(name).strip().lower()
+        if key in raw_values or not (key in SELECTED_HEADERS or key.startswith(_PREFIXES)):
+            continue
+        text = str(value)[:_MAX_HEADER_CHARS]
+        raw_values[key] = text
+        decoded[key] = decode_header_value(text, problems)
+    return decoded, raw_values
+
+
+def first_address(raw: str, problems: list[str] | None = None) -> tuple[str, str]:
+    """(display name, lower-case address) of the first address in a raw header value."""
+    pairs = parse_addresses(raw, problems)
+    return pairs[0] if pairs else ("", "")

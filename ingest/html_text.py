@@ -15,6 +15,8 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from ingest.html_quotes import quote_start_ids, quoting_rule_ids
+
 # Lexbor is fast, but a mail body beyond this is a newsletter or an attack; its start is enough.
 MAX_HTML_CHARS = 200_000
 MAX_NESTING = 400
@@ -44,41 +46,8 @@ _WHITESPACE = re.compile(r"[ \t\n\r\f\v\xa0]+")
 # Zero-width and direction marks: invisible, but they break words and patterns apart.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 
-# Elements that start quoted history in the mail clients that write them.
-_QUOTE_SELECTOR = (
-    "div.gmail_quote, div.gmail_quote_container, div.moz-cite-prefix, .yahoo_quoted, "
-    "#OLK_SRC_BODY_SECTION, #divRplyFwdMsg, #appendonsend, div[name=quote]"
-)
-_HEADER_KEY = re.compile(
-    r"(?<!\w)(From|Von|De|От|Van|Da|Od|Från|Fra|Sent|Date|To|Subject|Cc|Gesendet|Datum|An"
-    r"|Betreff|Envoyé|Objet|À|Enviado|Para|Asunto|Fecha|Отправлено|Кому|Тема|Дата|Verzonden"
-    r"|Aan|Onderwerp|Inviato|Oggetto|Wysłano|Temat|Skickat|Till|Ämne)\s?:",
-    re.IGNORECASE,
-)
-_FROM_KEY = re.compile(r"^\W{0,3}(From|Von|De|От|Van|Da|Od|Från|Fra|Date)\s?:", re.IGNORECASE)
 # A sign-off this short between a block's start and its rule belongs to the quoted block.
 _SIGN_OFF_CHARS = 40
-
-
-def _looks_like_header_block(text: str) -> bool:
-    text = text.lstrip()[:400]
-    return bool(_FROM_KEY.match(text)) and len({k.lower() for k in _HEADER_KEY.findall(text)}) >= 2
-
-
-def _following_text(node: LexborNode, limit: int = 300) -> str:
-    """About `limit` characters of the document text that follows `node`."""
-    parts: list[str] = []
-    total = 0
-    current: LexborNode | None = node
-    while current is not None and total < limit:
-        sibling = current.next
-        while sibling is not None and total < limit:
-            piece = sibling.text(deep=True, separator=" ") if sibling.tag != "-comment" else ""
-            parts.append(piece)
-            total += len(piece)
-            sibling = sibling.next
-        current = current.parent
-    return " ".join(parts)
 
 
 class _Writer:
@@ -204,15 +173,8 @@ def html_to_marked_text(html: str, problems: list[str] | None = None) -> str:
     root = tree.body or tree.root
     if root is None:
         return ""
-    quote_starts = {node.mem_id for node in tree.css(_QUOTE_SELECTOR)}
-    for node in tree.css("div[style*=border-top]")[:50]:
-        if _looks_like_header_block(node.text(deep=True, separator=" ")[:400]):
-            quote_starts.add(node.mem_id)
-    rules = {
-        node.mem_id
-        for node in tree.css("hr")[:20]
-        if _looks_like_header_block(_following_text(node))
-    }
+    quote_starts = quote_start_ids(tree)
+    rules = quoting_rule_ids(tree)
     plain_paragraphs = {node.mem_id for node in tree.css("p.MsoNormal")}
 
     out = _Writer()
