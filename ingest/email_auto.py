@@ -18,11 +18,6 @@ _RANK: dict[SetAside, int] = {"own": 0, "bounce": 1, "auto_reply": 2, "bulk": 3}
 _BOUNCE_SENDER = re.compile(
     r"^(?:mailer-daemon|mailer_daemon|mailerdaemon|postmaster|post_master|mail-daemon)(?:@|$)"
 )
-_BOUNCE_NAME = re.compile(
-    r"^(?:mail delivery (?:subsystem|system|service)|mailer[- ]daemon|postmaster"
-    r"|microsoft outlook|mail administrator|delivery status notification)$",
-    re.IGNORECASE,
-)
 # Anchored at the start: phrases such as "delivery failed" also occur in human subjects of a
 # delivery business, but not at the very start in exactly the MTAs' wording.
 _BOUNCE_SUBJECT = re.compile(
@@ -39,12 +34,15 @@ _BOUNCE_SUBJECT = re.compile(
     r"|complaint about message from|メールエラー通知|Недоставленное сообщение)",
     re.IGNORECASE,
 )
+# Phrases only auto-responders put first take anything after them; phrases a person might
+# also start a subject with ("Out of office tomorrow?") count only as a whole subject or
+# before a colon, the way responders write them.
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^[ \t]*(?:\[[^\]]{0,30}\][ \t]*)?(?:Automatic reply|Auto[- ]?reply|Auto[- ]?response"
-    r"|Autorespons|Auto[- ]?antwort|Out of (?:the )?office|Abwesenheitsnotiz|Abwesend"
-    r"|Automatische Antwort|R[ée]ponse automatique|R[ée]ponse en absence|Absence du bureau"
-    r"|Respuesta autom[áa]tica|Fuera de la oficina|Risposta automatica"
-    r"|Automatisch antwoord|Vacation reply|On vacation)",
+    r"|Autorespons|Auto[- ]?antwort|Abwesenheitsnotiz|Automatische Antwort"
+    r"|R[ée]ponse automatique|Respuesta autom[áa]tica|Risposta automatica"
+    r"|Automatisch antwoord|(?:Out of (?:the )?office(?: auto[- ]?reply)?|R[ée]ponse en absence"
+    r"|Absence du bureau|Fuera de la oficina|Vacation reply|Abwesend)[ \t]*(?::|$))",
     re.IGNORECASE,
 )
 # Amazon SES event notifications delivered by SNS: JSON, sometimes wrapped (escaped) in an
@@ -74,7 +72,7 @@ def _short(value: str, limit: int = 80) -> str:
 
 
 def _signals(
-    headers: Mapping[str, str], sender: str, sender_name: str, subject: str, shape: Shape
+    headers: Mapping[str, str], sender: str, subject: str, shape: Shape
 ) -> list[tuple[SetAside, str]]:
     found: list[tuple[SetAside, str]] = []
     if "x-intake-notification" in headers:
@@ -108,8 +106,6 @@ def _signals(
         found.append(("bounce", f"X-Failed-Recipients: {_short(headers['x-failed-recipients'])}"))
     if _BOUNCE_SENDER.match(sender):
         found.append(("bounce", f"From: {sender}"))
-    elif sender_name and _BOUNCE_NAME.match(sender_name) and _BOUNCE_SUBJECT.match(subject):
-        found.append(("bounce", f"From: {sender_name}"))
     if _BOUNCE_SUBJECT.match(subject):
         found.append(("bounce", f"Subject: {_short(subject)}"))
     if shape.has_returned_message and headers.get("return-path", "").strip() == "<>":
@@ -159,7 +155,6 @@ def classify_automatic(
     headers: Mapping[str, str],
     *,
     sender: str,
-    sender_name: str = "",
     subject: str = "",
     shape: Shape = Shape(),
 ) -> tuple[SetAside, str] | None:
@@ -168,7 +163,7 @@ def classify_automatic(
     `headers` maps lower-case names to decoded values; `sender` is the lower-case From
     address. The evidence is the first signal of the strongest kind found.
     """
-    found = _signals(headers, sender, sender_name, subject, shape)
+    found = _signals(headers, sender, subject, shape)
     if not found:
         return None
     return min(found, key=lambda signal: _RANK[signal[0]])

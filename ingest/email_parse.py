@@ -190,9 +190,7 @@ def parse_email(raw: bytes) -> Report:
             has_returned_message=bool(parts.forwarded) or parts.has_rfc822_headers,
             text_start=text[:1000],
         )
-        automatic = classify_automatic(
-            headers, sender=address, sender_name=name, subject=subject, shape=shape
-        )
+        automatic = classify_automatic(headers, sender=address, subject=subject, shape=shape)
     if automatic is not None:
         report.set_aside, report.set_aside_evidence = automatic
 

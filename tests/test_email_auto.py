@@ -78,6 +78,8 @@ def test_negative_header_values_are_not_signals(headers: str) -> None:
         "Automatic reply: Card terminals down",
         "Auto-Reply: Card terminals down",
         "Out of Office: back on Monday",
+        "Out of Office AutoReply: Card terminals down",
+        "Out of office",
         "Abwesenheitsnotiz: Kartenterminals",
         "Automatische Antwort: Kartenterminals",
         "Réponse automatique : Terminaux",
@@ -109,7 +111,14 @@ def test_bounce_subjects(subject: str) -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    ["Delivery failed for order 5531 in Leipzig", "Re: returned parcels piling up", "Out of stock"],
+    [
+        "Delivery failed for order 5531 in Leipzig",
+        "Re: returned parcels piling up",
+        "Out of stock",
+        "Out of office tomorrow - who covers the night shift?",
+        "Abwesend wegen Stromausfall im Lager",
+        "Returned mail room is flooded",
+    ],
 )
 def test_human_subjects_that_merely_mention_delivery_problems(subject: str) -> None:
     assert parse_email(human_mail(subject=subject)).set_aside is None
