@@ -18,7 +18,7 @@ from ingest.email_markers import (
     FORWARD_MARKER,
     ORIGINAL_MESSAGE,
     RULE_LINE,
-    header_block_end,
+    HeaderBlocks,
     header_line,
 )
 from ingest.email_quotes import MAX_SPLIT_CHARS
@@ -74,6 +74,7 @@ def _unquote_block(lines: list[str]) -> list[str]:
 
 def _forward_start(lines: list[str], subject_says_forward: bool) -> tuple[int, int] | None:
     """(marker line, first header line) of the first forward above any reply history."""
+    blocks = HeaderBlocks(lines)
     last_text = ""
     for index, line in enumerate(lines):
         if not line.strip():
@@ -96,11 +97,11 @@ def _forward_start(lines: list[str], subject_says_forward: bool) -> tuple[int, i
                 following < len(lines) and following <= index + 3 and not lines[following].strip()
             ):
                 following += 1
-            if following < len(lines) and header_block_end(lines, following) != -1:
+            if following < len(lines) and blocks.end(following) != -1:
                 return index, following
             if ORIGINAL_MESSAGE.match(line):
                 return None
-        if header_block_end(lines, index) != -1:
+        if blocks.end(index) != -1:
             return index, index
     return None
 

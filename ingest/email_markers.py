@@ -64,38 +64,52 @@ def header_line(line: str) -> tuple[str, str] | None:
     return name, (match.group(2) or "").strip().strip("*").strip()
 
 
-def header_block_end(lines: list[str], start: int) -> int:
-    """End (exclusive) of a quoted header block such as Outlook's From/Sent/To/Subject at
-    `start`, or -1 when there is none.
+class HeaderBlocks:
+    """Finds quoted header blocks in a text's lines, reading each line's label only once
+    (a hostile text of thousands of "From:" lines would otherwise be read twelve times)."""
 
-    The block must name a sender (From, Von, De, ...) and one more field, on consecutive
-    lines; long To/Cc values may wrap onto lines of their own.
-    """
-    first = header_line(lines[start])
-    if first is None or first[0] not in ("from", "date"):
-        return -1
-    names = {first[0]}
-    end = start + 1
-    wrapped = 0
-    limit = min(len(lines), start + 12)
-    while end < limit:
-        line = lines[end]
-        if not line.strip():
-            break
-        found = header_line(line)
-        if found is None:
-            wrapped += 1
-            if wrapped > 2:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._labels: dict[int, tuple[str, str] | None] = {}
+
+    def label(self, index: int) -> tuple[str, str] | None:
+        if index not in self._labels:
+            self._labels[index] = header_line(self.lines[index])
+        return self._labels[index]
+
+    def end(self, start: int) -> int:
+        """End (exclusive) of a quoted header block such as Outlook's From/Sent/To/Subject
+        at `start`, or -1 when there is none.
+
+        The block must name a sender (From, Von, De, ...) and one more field, on consecutive
+        lines; long To/Cc values may wrap onto lines of their own.
+        """
+        first = self.label(start)
+        if first is None or first[0] not in ("from", "date"):
+            return -1
+        names = {first[0]}
+        end = start + 1
+        wrapped = 0
+        limit = min(len(self.lines), start + 12)
+        while end < limit:
+            if not self.lines[end].strip():
                 break
-        else:
-            names.add(found[0])
-            wrapped = 0
-        end += 1
-    if "from" not in names or len(names) < 2:
-        return -1
-    while end > start + 1 and header_line(lines[end - 1]) is None:
-        end -= 1  # a trailing unlabeled line is the message body, not a wrapped value
-    return end
+            found = self.label(end)
+            if found is None:
+                wrapped += 1
+                if wrapped > 2:
+                    break
+            elif found[0] in names:
+                break  # each field appears once; a second From starts another block
+            else:
+                names.add(found[0])
+                wrapped = 0
+            end += 1
+        if "from" not in names or len(names) < 2:
+            return -1
+        while end > start + 1 and self.label(end - 1) is None:
+            end -= 1  # a trailing unlabeled line is the message body, not a wrapped value
+        return end
 
 
 # Attribution lines above quoted text. Known forms start with a fixed word and end with the

@@ -28,7 +28,7 @@ from ingest.email_markers import (
     GENERIC_ATTRIBUTION_START,
     ORIGINAL_MESSAGE,
     RULE_LINE,
-    header_block_end,
+    HeaderBlocks,
 )
 from ingest.html_text import html_to_marked_text, split_at_mark
 
@@ -36,6 +36,7 @@ from ingest.html_text import html_to_marked_text, split_at_mark
 MAX_SPLIT_CHARS = 200_000
 # An attribution wraps over at most this many lines ("On <date>, Name\n<addr>\nwrote:").
 _ATTRIBUTION_LINES = 4
+_MAX_ATTRIBUTION_TRIES = 500
 # Lines of a trailing signature block, as in talon's SIGNATURE_MAX_LINES neighbourhood.
 _SIGNATURE_MAX_LINES = 15
 
@@ -55,8 +56,6 @@ def _is_quote(line: str) -> bool:
 
 def _attribution_end(lines: list[str], start: int) -> int:
     """Index of the last line of a known-language attribution starting at `start`, or -1."""
-    if ATTRIBUTION_START.match(lines[start]) is None:
-        return -1
     joined = ""
     for index in range(start, min(len(lines), start + _ATTRIBUTION_LINES)):
         line = lines[index].strip()
@@ -65,26 +64,48 @@ def _attribution_end(lines: list[str], start: int) -> int:
         joined = f"{joined} {line}" if joined else line
         if len(joined) > 500:
             return -1
-        if ATTRIBUTION_END.search(joined) is not None:
+        # Every attribution ends in a colon; the verb pattern is only worth trying there.
+        if line.endswith(":") and ATTRIBUTION_END.search(joined) is not None:
             return index
     return -1
 
 
-def _find_hard_cut(lines: list[str]) -> int:
+def _attributions(lines: list[str]) -> dict[int, int]:
+    """First line -> last line of each known-language attribution.
+
+    Only the first _MAX_ATTRIBUTION_TRIES lines that start like one are tried: real mail has
+    a handful, a hostile text thousands.
+    """
+    found: dict[int, int] = {}
+    tries = 0
+    for index, line in enumerate(lines):
+        if not ATTRIBUTION_START.match(line):
+            continue
+        tries += 1
+        if tries > _MAX_ATTRIBUTION_TRIES:
+            break
+        end = _attribution_end(lines, index)
+        if end != -1:
+            found[index] = end
+    return found
+
+
+def _find_hard_cut(lines: list[str], attributions: dict[int, int]) -> int:
     """Index of the first line that starts history with nothing new below it, or len(lines)."""
+    blocks = HeaderBlocks(lines)
     for index, line in enumerate(lines):
         if not line or _is_quote(line):
             continue
         if FORWARD_MARKER.match(line) or ORIGINAL_MESSAGE.match(line):
             return index
-        if header_block_end(lines, index) != -1:
+        if blocks.end(index) != -1:
             above = index - 1
             while above >= 0 and above >= index - 3 and not lines[above].strip():
                 above -= 1
             if above >= 0 and RULE_LINE.match(lines[above]):
                 return above
             return index
-        end = _attribution_end(lines, index)
+        end = attributions.get(index, -1)
         if end != -1:
             following = end + 1
             while following < len(lines) and not lines[following].strip():
@@ -94,18 +115,20 @@ def _find_hard_cut(lines: list[str]) -> int:
     return len(lines)
 
 
-def _soft_attribution_start(lines: list[str], quote_start: int, floor: int) -> int:
+def _soft_attribution_start(
+    lines: list[str], quote_start: int, floor: int, attributions: dict[int, int]
+) -> int:
     """First line of the attribution right above a `>` block, or `quote_start` if none."""
     last = quote_start - 1
     while last >= floor and not lines[last].strip():
         last -= 1
-    if last < floor or _is_quote(lines[last]):
+    if last < floor or _is_quote(lines[last]) or not lines[last].rstrip().endswith(":"):
         return quote_start
     lowest = max(floor, last - _ATTRIBUTION_LINES + 1)
     for first in range(last, lowest - 1, -1):
         if not lines[first].strip() or _is_quote(lines[first]):
             break
-        if _attribution_end(lines, first) == last:
+        if attributions.get(first) == last:
             return first
     for first in range(max(floor, last - 2), last + 1):
         span = lines[first : last + 1]
@@ -122,7 +145,7 @@ def _soft_attribution_start(lines: list[str], quote_start: int, floor: int) -> i
     return quote_start
 
 
-def _quote_blocks(lines: list[str]) -> list[tuple[int, int]]:
+def _quote_blocks(lines: list[str], attributions: dict[int, int]) -> list[tuple[int, int]]:
     """(start, end) of each `>` block with its attribution; blank lines inside belong to it."""
     blocks: list[tuple[int, int]] = []
     index = 0
@@ -141,7 +164,7 @@ def _quote_blocks(lines: list[str]) -> list[tuple[int, int]]:
                 break
             probe += 1
         floor = blocks[-1][1] if blocks else 0
-        blocks.append((_soft_attribution_start(lines, start, floor), end))
+        blocks.append((_soft_attribution_start(lines, start, floor, attributions), end))
         index = end
     return blocks
 
@@ -191,9 +214,10 @@ def split_reply(text: str) -> tuple[str, str]:
     """
     text = text[:MAX_SPLIT_CHARS].replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.rstrip() for line in text.split("\n")]
-    cut = _find_hard_cut(lines)
+    attributions = _attributions(lines)
+    cut = _find_hard_cut(lines, attributions)
     head, history = lines[:cut], lines[cut:]
-    quotes = _quote_blocks(head)
+    quotes = _quote_blocks(head, attributions)
     texts = _text_blocks(head, quotes)
 
     if texts and quotes and texts[-1][0] > quotes[-1][0]:

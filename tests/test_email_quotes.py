@@ -345,8 +345,23 @@ def test_empty_text() -> None:
     assert split_reply("") == ("", "")
 
 
-def test_long_lines_do_not_backtrack() -> None:
-    text = "On " + "x" * 200_000 + "\n" + ("From: " + "a" * 5000 + "\n") * 20
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On " + "x" * 200_000 + "\n" + ("From: " + "a" * 5000 + "\n") * 20,
+        "From: a\n" * 8_000,
+        "From: a\nSent: b\n" * 8_000,
+        "> q\n12:30 a@b:\n" * 8_000,
+        "On a:\nOn b:\n" * 5_000,
+        "On Mon, 1 Jan 2020, A wrote:\n> x\ny\n" * 4_000,
+        "-- \n" * 15_000,
+        "____\nFrom: a\n" * 5_000,
+        ">\n\n" * 15_000,
+    ],
+    ids=["long-lines", "from", "from-sent", "generic", "on", "inline", "sig", "rule", "blank"],
+)
+def test_hostile_texts_split_quickly(text: str) -> None:
     started = time.perf_counter()
     split_reply(text)
+    parse_email(("From: a@example.com\nSubject: Fwd: x\n\n" + text).encode())
     assert time.perf_counter() - started < 1.0
