@@ -15,7 +15,9 @@ source, never the shared examples) and prints, in one run:
 4. Sentry parse + triage: `parse_sentry(body)`, then triage when a report comes back;
 5. Telegram parse + triage: `parse_update(body)`, likewise.
 
-Everything runs in this one process and thread, so each rate is what one core does.
+Everything runs in this one process and thread, so each rate is what one core does;
+passes are timed in CPU seconds of this process, so a busy neighbour slows the rates
+less than it would wall-clock rates.
 Each measure has a warm-up pass (see `main`) and then `--repeat` timed passes; the
 table shows the median and the min..max of those passes, because shared machines are
 noisy.
@@ -168,9 +170,11 @@ def time_interleaved(measures: Sequence[Measure], repeat: int) -> None:
     for _ in range(repeat):
         for measure in measures:
             gc.collect()  # start each pass with no garbage left over from the previous one
-            start = time.perf_counter()
+            # CPU time of this process: on a shared machine, wall time also counts
+            # the moments another process held the core.
+            start = time.process_time()
             measure.run()
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
             assert measure.seconds is not None
             measure.seconds.append(elapsed)
 

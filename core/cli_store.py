@@ -85,7 +85,7 @@ def import_command(ctx: click.Context, paths: tuple[Path, ...], no_process: bool
         f"stored {added} new of {seen} inputs ({seen - added} already stored, {failed} unreadable)"
     )
     if not no_process:
-        stats = run_pending(rt.factory, parse_raw, rt.config)
+        stats = run_pending(rt.work, parse_raw, rt.config)
         click.echo(
             f"processed {stats.processed}, nothing to triage in {stats.ignored}, "
             f"quarantined {stats.quarantined + stats.parked}; {stats.reports} reports"
@@ -99,7 +99,7 @@ def import_command(ctx: click.Context, paths: tuple[Path, ...], no_process: bool
 def process_command(ctx: click.Context) -> None:
     """Run the pipeline over everything pending or due for a retry."""
     rt = runtime(ctx)
-    stats = run_pending(rt.factory, parse_raw, rt.config)
+    stats = run_pending(rt.work, parse_raw, rt.config)
     click.echo(
         f"processed {stats.processed}, nothing to triage in {stats.ignored}, quarantined "
         f"{stats.quarantined}, parked {stats.parked}; {stats.reports} reports"
@@ -120,7 +120,7 @@ def reprocess_command(ctx: click.Context, raw_ids: tuple[int, ...], quarantined:
     with transaction(rt.factory) as session:
         count = reprocess(session, list(raw_ids) or None)
     click.echo(f"queued {count} message(s) again")
-    stats = run_pending(rt.factory, parse_raw, rt.config)
+    stats = run_pending(rt.work, parse_raw, rt.config)
     click.echo(
         f"processed {stats.processed}, quarantined {stats.quarantined}, parked {stats.parked}"
     )

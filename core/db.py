@@ -14,13 +14,31 @@ from sqlalchemy.orm import Session, sessionmaker
 DEFAULT_URL = "sqlite:///var/intake.db"
 
 
-def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
+def make_engine(url: str = DEFAULT_URL, durable: bool = True, **kwargs: Any) -> Engine:
+    """An engine; `durable=False` is for work that can be redone from stored input.
+
+    Storing input must survive power loss before the source is acknowledged.
+    Processing it need not: its results are recomputed from the stored bytes if
+    they are lost, so those commits skip the wait for the disk (SQLite
+    synchronous=NORMAL in WAL mode, PostgreSQL synchronous_commit=off). Neither
+    loses a commit when only the process dies.
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, **kwargs)
-    return create_engine(url, pool_pre_ping=True, future=True, **kwargs)
+        return _sqlite_engine(url, durable, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if not durable:
+
+        @event.listens_for(engine, "connect")
+        def _relaxed(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET synchronous_commit = off")
+            cursor.close()
+            dbapi_connection.commit()
+
+    return engine
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, durable: bool, **kwargs: Any) -> Engine:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +55,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         # FULL: a commit survives power loss, which "store before acknowledging" needs.
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -52,7 +70,7 @@ def is_postgres(engine: Engine) -> bool:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

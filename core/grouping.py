@@ -12,13 +12,14 @@ is opened and linked to it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from core import incident_writes as writes
 from core.config import GroupingConfig
-from core.lifecycle import attach_report, open_incident
 from core.models import (
     CLOSED,
     LIVE,
@@ -28,103 +29,145 @@ from core.models import (
     Incident,
     IncidentFingerprint,
     StoredReport,
+    table,
 )
 
 _TAG = re.compile(r"\[INC-(\d+)\]", re.IGNORECASE)
+_FINISHED = (RESOLVED, CLOSED)
 ACTOR = "rule:grouping"
+_R = table(StoredReport).c
+_F = table(IncidentFingerprint).c
+_I = table(Incident).c
+_PARENT = (
+    select(_R.incident_id)
+    .where(
+        _R.message_id.in_(bindparam("keys", expanding=True)),
+        _R.source == bindparam("source"),
+        _R.incident_id.is_not(None),
+    )
+    .order_by(_R.id.desc())
+    .limit(1)
+)
+_BY_FINGERPRINT = (
+    select(_F.incident_id, _F.last_seen_at, _I.status, _I.merged_into_id)
+    .join(table(Incident), _I.id == _F.incident_id)
+    .where(_F.fingerprint == bindparam("fingerprint"))
+    .order_by(_F.last_seen_at.desc())
+    .limit(10)
+)
 
 
-def _tagged(session: Session, report: StoredReport) -> Incident | None:
+@dataclass(frozen=True)
+class Placing:
+    """What grouping needs to know about a freshly stored report."""
+
+    id: int
+    source: str
+    title: str
+    in_reply_to: str
+    references: list[str]
+    fingerprint: str
+    decision: str
+    severity: str
+    types: list[str]
+    quadrant: str
+    reason: str
+    set_aside: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    id: int
+    status: str
+    why: str
+
+
+def _follow_merges(session: Session, incident_id: int, why: str) -> Target | None:
+    for _ in range(20):
+        state = writes.incident_state(session, incident_id)
+        if state is None:
+            return None
+        status, merged_into = state
+        if merged_into is None:
+            return Target(incident_id, status, why)
+        incident_id = merged_into
+    return None
+
+
+def _tagged(session: Session, report: Placing) -> Target | None:
     match = _TAG.search(report.title)
     if not match:
         return None
-    return session.get(Incident, int(match.group(1)))
+    return _follow_merges(session, int(match.group(1)), "tagged with its ref in the subject")
 
 
-def _parent(session: Session, report: StoredReport) -> Incident | None:
+def _parent(session: Session, report: Placing) -> Target | None:
     """The incident of the report this one answers (an email reply, a chat reply)."""
-    keys = [k for k in (report.in_reply_to, *reversed(report.references)) if k]
-    for key in keys[:20]:
-        parent = session.scalar(
-            select(StoredReport)
-            .where(
-                StoredReport.message_id == key,
-                StoredReport.source == report.source,
-                StoredReport.incident_id.is_not(None),
-            )
-            .order_by(StoredReport.id.desc())
-            .limit(1)
-        )
-        if parent is not None:
-            return parent.incident
-    return None
+    keys = [k for k in (report.in_reply_to, *report.references[-20:]) if k]
+    if not keys:
+        return None
+    connection = session.connection()
+    incident_id = connection.execute(_PARENT, {"keys": keys, "source": report.source}).scalar()
+    if incident_id is None:
+        return None
+    return _follow_merges(session, incident_id, "a reply to a report of this incident")
 
 
 def _by_fingerprint(
     session: Session, fingerprint: str, since: datetime
-) -> tuple[Incident | None, Incident | None]:
+) -> tuple[Target | None, Target | None]:
     """(an open incident holding the fingerprint, the latest finished one)."""
-    rows = session.scalars(
-        select(IncidentFingerprint)
-        .where(IncidentFingerprint.fingerprint == fingerprint)
-        .order_by(IncidentFingerprint.last_seen_at.desc())
-        .limit(10)
-    ).all()
+    rows = session.connection().execute(_BY_FINGERPRINT, {"fingerprint": fingerprint}).all()
+    why = f"same fingerprint {fingerprint}"
     finished = None
-    for row in rows:
-        incident = row.incident
-        if incident.status in OPEN_STATUSES and row.last_seen_at >= since:
-            return incident, None
-        if incident.status in (RESOLVED, CLOSED) and finished is None:
-            finished = incident
+    for incident_id, last_seen, status, merged_into in rows:
+        if merged_into is not None:
+            target = _follow_merges(session, merged_into, why)
+            if target is not None and target.status in OPEN_STATUSES and last_seen >= since:
+                return target, None
+            continue
+        if status in OPEN_STATUSES and last_seen >= since:
+            return Target(incident_id, status, why), None
+        if status in _FINISHED and finished is None:
+            finished = Target(incident_id, status, why)
     return None, finished
 
 
-def _follow_merges(session: Session, incident: Incident) -> Incident:
-    for _ in range(20):
-        if incident.merged_into_id is None:
-            break
-        merged = session.get(Incident, incident.merged_into_id)
-        if merged is None:
-            break
-        incident = merged
-    return incident
+def place(session: Session, report: Placing, config: GroupingConfig, at: datetime) -> int | None:
+    """Attach the report to its incident, open one, or leave it a plain report.
 
-
-def place(session: Session, report: StoredReport, config: GroupingConfig, at: datetime) -> None:
-    """Attach the report to its incident, open one, or leave it a plain report."""
+    Returns the incident id the report now belongs to, if any.
+    """
     if report.set_aside:
-        return
-    since = at - timedelta(hours=config.window_hours)
-    target = _tagged(session, report)
-    why = "tagged with its ref in the subject"
-    if target is None:
-        target = _parent(session, report)
-        why = "a reply to a report of this incident"
+        return None
+    target = _tagged(session, report) or _parent(session, report)
     finished = None
     if target is None and report.fingerprint:
+        since = at - timedelta(hours=config.window_hours)
         target, finished = _by_fingerprint(session, report.fingerprint, since)
-        why = f"same fingerprint {report.fingerprint}"
-    if target is not None:
-        target = _follow_merges(session, target)
     if target is not None and target.status in OPEN_STATUSES:
-        attach_report(session, target, report, ACTOR, why, at=at)
-        return
-    if target is not None and finished is None and target.status in (RESOLVED, CLOSED):
+        writes.attach_report(
+            session, target.id, report.id, report.fingerprint, ACTOR, target.why, at
+        )
+        return target.id
+    if target is not None and target.status in _FINISHED:
         finished = target
     if report.decision == "not_incident":
-        return
+        return None
     status = LIVE if report.decision == "incident" and config.auto_live else TRIAGE
-    incident = open_incident(
+    incident_id = writes.open_incident(
         session,
         report.title,
         actor="rule:triage",
         reason=report.reason,
         status=status,
         severity=report.severity,
-        types=list(report.types),
+        types=report.types,
         quadrant=report.quadrant,
         at=at,
-        follows=finished,
+        follows=(finished.id, finished.status) if finished else None,
     )
-    attach_report(session, incident, report, ACTOR, "opened the incident", at=at)
+    writes.attach_report(
+        session, incident_id, report.id, report.fingerprint, ACTOR, "opened the incident", at
+    )
+    return incident_id

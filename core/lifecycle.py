@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import incident_writes as writes
 from core.models import (
     CLOSED,
     DECLINED,
@@ -22,9 +23,7 @@ from core.models import (
     RESOLVED,
     TRIAGE,
     Incident,
-    IncidentFingerprint,
     StoredReport,
-    TimelineEvent,
     VerdictChange,
     now,
 )
@@ -71,13 +70,10 @@ def record(
     reason: str = "",
     at: datetime | None = None,
     **data: Any,
-) -> TimelineEvent:
-    event = TimelineEvent(
-        incident=incident, kind=kind, actor=actor, reason=reason, data=data, at=at or now()
-    )
-    session.add(event)
-    incident.last_activity_at = event.at
-    return event
+) -> None:
+    at = at or now()
+    writes.record_event(session, incident.id, kind, actor, reason, at, **data)
+    incident.last_activity_at = at
 
 
 def _check(incident: Incident, operation: str) -> None:
@@ -97,67 +93,17 @@ def open_incident(
     severity: str = "SEV3",
     types: list[str] | None = None,
     quadrant: str = "incident_response",
-    at: datetime | None = None,
-    follows: Incident | None = None,
 ) -> Incident:
-    at = at or now()
-    incident = Incident(
-        title=title[:500] or "(untitled)",
-        status=status,
-        severity=severity,
-        types=list(types or []),
-        quadrant=quadrant,
-        opened_at=at,
-        last_activity_at=at,
-        follows_id=follows.id if follows else None,
+    incident_id = writes.open_incident(
+        session, title, actor, reason, status, severity, list(types or []), quadrant, now()
     )
-    session.add(incident)
-    session.flush()  # the id is the ref
-    record(session, incident, "declared", actor, reason, at=at, status=status, severity=severity)
-    if follows is not None:
-        record(
-            session,
-            incident,
-            "linked",
-            actor,
-            f"follows {follows.ref}, which was already {follows.status}",
-            at=at,
-            follows=follows.ref,
-        )
-    return incident
+    return get_incident(session, incident_id)
 
 
 def attach_report(
-    session: Session,
-    incident: Incident,
-    report: StoredReport,
-    actor: str,
-    reason: str,
-    at: datetime | None = None,
+    session: Session, incident: Incident, report: StoredReport, actor: str, reason: str
 ) -> None:
-    report.incident = incident
-    at = at or now()
-    record(session, incident, "report_attached", actor, reason, at=at, report_id=report.id)
-    if report.fingerprint:
-        remember_fingerprint(session, incident, report.fingerprint, at)
-
-
-def remember_fingerprint(
-    session: Session, incident: Incident, fingerprint: str, at: datetime
-) -> None:
-    row = session.scalar(
-        select(IncidentFingerprint).where(
-            IncidentFingerprint.incident_id == incident.id,
-            IncidentFingerprint.fingerprint == fingerprint,
-        )
-    )
-    if row is None:
-        session.add(
-            IncidentFingerprint(incident=incident, fingerprint=fingerprint, last_seen_at=at)
-        )
-    else:
-        row.last_seen_at = max(row.last_seen_at, at)
-        row.resolved = False
+    writes.attach_report(session, incident.id, report.id, report.fingerprint, actor, reason, now())
 
 
 def declare(
@@ -280,14 +226,14 @@ def set_types(
     return incident
 
 
-def post_update(session: Session, ref: str, text: str, actor: str) -> TimelineEvent:
+def post_update(session: Session, ref: str, text: str, actor: str) -> None:
     """A stakeholder update: human-written text about the incident."""
     if not text.strip():
         raise LifecycleError("an update needs text")
     incident = get_incident(session, ref, lock=True)
     if incident.status in (MERGED, DECLINED):
         raise LifecycleError(f"cannot post an update to {incident.ref}: it is {incident.status}")
-    return record(session, incident, "update_posted", actor, text, status=incident.status)
+    record(session, incident, "update_posted", actor, text, status=incident.status)
 
 
 def override(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -235,3 +236,8 @@ class TimelineEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     incident: Mapped[Incident] = relationship(back_populates="events")
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table, typed as one, for statements that bypass the unit of work."""
+    return cast(Table, model.__table__)

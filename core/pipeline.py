@@ -11,8 +11,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import grouping
@@ -28,6 +29,7 @@ from core.models import (
     StoredReport,
     VerdictChange,
     now,
+    table,
 )
 from core.report import Report
 from core.triage.engine import triage
@@ -54,31 +56,32 @@ class Stats:
     errors: list[str] = field(default_factory=list)
 
 
-def report_row(raw: RawMessage, report: Report, verdict: Verdict, at: datetime) -> StoredReport:
-    return StoredReport(
-        raw=raw,
-        source=report.source,
-        title=report.title[:2000],
-        text=report.text,
-        note=report.note,
-        reporter=report.reporter[:500],
-        reporter_address=report.reporter_address[:320],
-        forwarded_by=report.forwarded_by[:500],
-        sent_at=report.sent_at,
-        message_id=report.message_id[:500],
-        in_reply_to=report.in_reply_to[:500],
-        references=report.references[:50],
-        fingerprint=report.fingerprint[:500],
-        fields=report.fields,
-        attachments=[vars(a) for a in report.attachments],
-        warnings=report.warnings,
-        created_at=at,
-        triaged_at=at,
+def report_values(raw_id: int, report: Report, verdict: Verdict, at: datetime) -> dict[str, Any]:
+    return {
+        "raw_id": raw_id,
+        "source": report.source,
+        "title": report.title[:2000],
+        "text": report.text,
+        "note": report.note,
+        "reporter": report.reporter[:500],
+        "reporter_address": report.reporter_address[:320],
+        "forwarded_by": report.forwarded_by[:500],
+        "sent_at": report.sent_at,
+        "message_id": report.message_id[:500],
+        "in_reply_to": report.in_reply_to[:500],
+        "references": report.references[:50],
+        "fingerprint": report.fingerprint[:500],
+        "fields": report.fields,
+        "attachments": [vars(a) for a in report.attachments],
+        "warnings": report.warnings,
+        "created_at": at,
+        "triaged_at": at,
+        "incident_id": None,
         **verdict_columns(verdict),
-    )
+    }
 
 
-def verdict_columns(verdict: Verdict) -> dict[str, object]:
+def verdict_columns(verdict: Verdict) -> dict[str, Any]:
     return {
         "decision": verdict.decision,
         "quadrant": verdict.quadrant,
@@ -92,20 +95,50 @@ def verdict_columns(verdict: Verdict) -> dict[str, object]:
     }
 
 
+_INSERT_REPORT = insert(table(StoredReport)).returning(table(StoredReport).c.id)
+_RAW = table(RawMessage)
+_MARK_DONE = (
+    update(_RAW)
+    .where(_RAW.c.id == bindparam("raw"))
+    .values(
+        status=bindparam("status"),
+        processed_at=bindparam("at"),
+        last_error=None,
+        next_attempt_at=None,
+    )
+)
+
+
 def process_raw(
     session: Session, raw: RawMessage, parse: ParseRaw, config: Config, at: datetime
 ) -> int:
     """Parse, triage and group one raw message; returns how many reports it gave."""
     candidates = parse(raw)
+    connection = session.connection()
     for candidate in candidates:
-        row = report_row(raw, candidate, triage(candidate, config.triage), at)
-        session.add(row)
-        session.flush()
-        grouping.place(session, row, config.grouping, at)
-    raw.status = PROCESSED if candidates else IGNORED
-    raw.processed_at = at
-    raw.last_error = None
-    raw.next_attempt_at = None
+        values = report_values(raw.id, candidate, triage(candidate, config.triage), at)
+        report_id = connection.execute(_INSERT_REPORT, values).scalar_one()
+        grouping.place(
+            session,
+            grouping.Placing(
+                id=report_id,
+                source=values["source"],
+                title=values["title"],
+                in_reply_to=values["in_reply_to"],
+                references=values["references"],
+                fingerprint=values["fingerprint"],
+                decision=values["decision"],
+                severity=values["severity"],
+                types=values["types"],
+                quadrant=values["quadrant"],
+                reason=values["reason"],
+                set_aside=values["set_aside"],
+            ),
+            config.grouping,
+            at,
+        )
+    status = PROCESSED if candidates else IGNORED
+    connection.execute(_MARK_DONE, {"raw": raw.id, "status": status, "at": at})
     return len(candidates)
 
 
@@ -139,39 +172,59 @@ def run_pending(
     config: Config,
     limit: int | None = None,
     clock: Clock = now,
+    batch: int = 100,
 ) -> Stats:
-    """Work through due raw messages until none is left (or `limit` were handled)."""
+    """Work through due raw messages until none is left (or `limit` were handled).
+
+    Messages are claimed a batch at a time (FOR UPDATE SKIP LOCKED, so several
+    workers share the queue) and each is processed inside its own savepoint:
+    a message's reports, incident changes and status land together or not at
+    all, and a failure rolls back that message alone before it is quarantined.
+    """
     stats = Stats()
     handled = 0
     while limit is None or handled < limit:
+        size = batch if limit is None else min(batch, limit - handled)
         with transaction(factory) as session:
             at = clock()
-            raw = session.scalar(
+            claimed = session.scalars(
                 select(RawMessage)
                 .where(_due(at))  # type: ignore[arg-type]
                 .order_by(RawMessage.id)
-                .limit(1)
+                .limit(size)
                 .with_for_update(skip_locked=True)
-            )
-            if raw is None:
-                break
-            handled += 1
-            try:
-                with session.begin_nested():
-                    stats.reports += process_raw(session, raw, parse, config, at)
-            except Exception as exc:  # any stage: park the message, keep the others flowing
-                status = quarantine(raw, exc, at)
-                stats.errors.append(f"raw {raw.id}: {raw.last_error}")
-                if status == PARKED:
-                    stats.parked += 1
-                else:
-                    stats.quarantined += 1
-                continue
-            if raw.status == IGNORED:
-                stats.ignored += 1
-            else:
-                stats.processed += 1
+            ).all()
+            for raw in claimed:
+                _process_one(session, raw, parse, config, at, stats)
+        if not claimed:
+            break
+        handled += len(claimed)
     return stats
+
+
+def _process_one(
+    session: Session, raw: RawMessage, parse: ParseRaw, config: Config, at: datetime, stats: Stats
+) -> None:
+    # A savepoint on the connection (not the ORM session: the work below is
+    # all plain statements, and the session's savepoint would flush for nothing).
+    savepoint = session.connection().begin_nested()
+    try:
+        reports = process_raw(session, raw, parse, config, at)
+    except Exception as exc:  # any stage: park the message, keep the others flowing
+        savepoint.rollback()
+        status = quarantine(raw, exc, at)
+        stats.errors.append(f"raw {raw.id}: {raw.last_error}")
+        if status == PARKED:
+            stats.parked += 1
+        else:
+            stats.quarantined += 1
+        return
+    savepoint.commit()
+    stats.reports += reports
+    if reports:
+        stats.processed += 1
+    else:
+        stats.ignored += 1
 
 
 def reprocess(session: Session, raw_ids: list[int] | None = None) -> int:
@@ -236,7 +289,7 @@ def retriage(
                 )
             )
             result.lines.append(f"report {row.id}: {name} {old} -> {value}")
-        golden = dict(new.pop("golden"))  # type: ignore[call-overload]
+        golden = dict(new.pop("golden"))
         for question in overridden & set(golden):
             golden[question] = row.golden[question]  # a person's answer stands
         row.golden = golden

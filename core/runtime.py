@@ -18,8 +18,13 @@ from core.migrate import upgrade
 class Runtime:
     config: Config
     engine: Engine
-    factory: sessionmaker[Session]
+    factory: sessionmaker[Session]  # durable commits: storing input
     migrated: tuple[str | None, str | None]
+    work_factory: sessionmaker[Session] | None = None  # processing, redoable from input
+
+    @property
+    def work(self) -> sessionmaker[Session]:
+        return self.work_factory or self.factory
 
 
 def config_path(explicit: Path | None) -> Path | None:
@@ -36,6 +41,8 @@ def database_url(config: Config) -> str:
 
 def open_runtime(path: Path | None = None, migrate: bool = True) -> Runtime:
     config = load_config(config_path(path))
-    engine = make_engine(database_url(config))
+    url = database_url(config)
+    engine = make_engine(url)
     migrated = upgrade(engine) if migrate else (None, None)
-    return Runtime(config, engine, session_factory(engine), migrated)
+    work = session_factory(make_engine(url, durable=False))
+    return Runtime(config, engine, session_factory(engine), migrated, work)

@@ -7,15 +7,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.models import PENDING, RawMessage
+from core.models import PENDING, RawMessage, now, table
+
+_TABLE = table(RawMessage)
+# Built once: INSERT ... ON CONFLICT DO NOTHING RETURNING id. One statement per
+# input, and a concurrent writer storing the same input cannot fail this one.
+_INSERT = {
+    name: dialect.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["source", "natural_key"])
+    .returning(_TABLE.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 @dataclass(frozen=True)
 class Stored:
-    raw: RawMessage
+    id: int
     created: bool  # False: the same input was already stored; nothing was added
 
 
@@ -38,37 +48,32 @@ def store_raw(
     content_key): receiving the same thing twice returns the first row. The
     caller commits, and only then acknowledges the source.
     """
-    existing = session.scalar(
-        select(RawMessage).where(RawMessage.source == source, RawMessage.natural_key == natural_key)
-    )
-    if existing is None and content_key:
-        existing = session.scalar(
-            select(RawMessage)
+    if content_key:
+        same = session.scalar(
+            select(RawMessage.id)
             .where(RawMessage.source == source, RawMessage.content_key == content_key)
             .limit(1)
         )
-    if existing is not None:
-        return Stored(existing, created=False)
-    raw = RawMessage(
-        source=source,
-        natural_key=natural_key,
-        content_key=content_key,
-        body=body,
-        meta=meta or {},
-        status=status,
-    )
-    try:
-        # A savepoint, so losing a race with another writer leaves the
-        # surrounding transaction usable.
-        with session.begin_nested():
-            session.add(raw)
-    except IntegrityError:
-        winner = session.scalar(
-            select(RawMessage).where(
-                RawMessage.source == source, RawMessage.natural_key == natural_key
-            )
+        if same is not None:
+            return Stored(same, created=False)
+    values = {
+        "source": source,
+        "natural_key": natural_key,
+        "content_key": content_key,
+        "body": body,
+        "meta": meta or {},
+        "status": status,
+        "attempts": 0,
+        "received_at": now(),
+    }
+    connection = session.connection()
+    new_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
+    if new_id is not None:
+        return Stored(new_id, created=True)
+    existing = session.scalar(
+        select(RawMessage.id).where(
+            RawMessage.source == source, RawMessage.natural_key == natural_key
         )
-        if winner is None:
-            raise
-        return Stored(winner, created=False)
-    return Stored(raw, created=True)
+    )
+    assert existing is not None  # the conflict that stopped the insert is this row
+    return Stored(existing, created=False)

@@ -29,7 +29,7 @@ from tests.helpers import Clock, mail, open_db, tx
 
 def store(rt, source: str, key: str, body: bytes, **meta: object) -> int:  # type: ignore[no-untyped-def]
     with tx(rt) as session:
-        return store_raw(session, source, key, body, dict(meta)).raw.id
+        return store_raw(session, source, key, body, dict(meta)).id
 
 
 def count(rt, model) -> int:  # type: ignore[no-untyped-def]
@@ -71,7 +71,7 @@ def test_same_input_twice_is_stored_once(db_url: str) -> None:
         first = store_raw(session, "email", "imap:inbox:1:7", body)
         again = store_raw(session, "email", "imap:inbox:1:7", body)
     assert first.created and not again.created
-    assert again.raw.id == first.raw.id
+    assert again.id == first.id
     with tx(rt) as session:
         other_key = store_raw(session, "email", "imap:other:1:3", body, content_key="mid|hash")
         same_content = store_raw(session, "email", "imap:third:1:9", body, content_key="mid|hash")

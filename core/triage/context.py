@@ -11,7 +11,10 @@ from core.triage.lexicon import Hit, Lexicon
 from core.triage.verdict import Finding
 from core.triage.vocabulary import builtin_entries
 
-MAX_TEXT = 20_000  # what a person wrote that matters fits well within this
+# What decides a report stands at its start (subject, note, first paragraphs);
+# the long tail of big mails is pasted logs and signatures, and reading it
+# would cost more than it tells.
+MAX_TEXT = 4_000
 # Concepts that state a fact; "when it is back up" is a prospect, not a fact.
 FACTUAL = frozenset({"resolved"})
 
@@ -42,7 +45,7 @@ class Context:
         return any(f.rule in rules for f in self.findings)
 
     def has(self, *concepts: str) -> bool:
-        return any(c in self.hits for c in concepts)
+        return not self.hits.keys().isdisjoint(concepts)
 
     def found(self, *concepts: str, limit: int = 3) -> str:
         """The words behind these concepts, quoted, for evidence."""

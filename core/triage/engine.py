@@ -28,9 +28,19 @@ _DEFAULT = TriageConfig()
 def triage(report: Report, config: TriageConfig | None = None) -> Verdict:
     config = config or _DEFAULT
     ctx = build_context(report, config)
+    found = ctx.hits.keys()
+    findings = ctx.findings
     for rule in RULES:
-        ctx.findings.extend(rule.run(ctx))
-    return decide(ctx.findings, report, config)
+        if rule.needs is not None and rule.needs.isdisjoint(found):
+            continue
+        result = rule.check(ctx)
+        if result is None:
+            continue
+        if isinstance(result, Finding):
+            findings.append(result)
+        else:
+            findings.extend(result)
+    return decide(findings, report, config)
 
 
 def _urgent_vote(finding: Finding) -> bool | None:
@@ -43,32 +53,53 @@ def _urgent_vote(finding: Finding) -> bool | None:
     return None
 
 
-def _axis(
-    findings: list[Finding], vote: dict[int, bool | None]
-) -> tuple[bool, list[str], list[str]]:
-    yes = [f for i, f in enumerate(findings) if vote[i] is True]
-    no = [f for i, f in enumerate(findings) if vote[i] is False]
-    yes_w, no_w = sum(f.weight for f in yes), sum(f.weight for f in no)
-    return yes_w >= 1 and yes_w > no_w, [f.evidence for f in yes], [f.evidence for f in no]
+class _Tally:
+    """One pass over the findings: weights and evidence per question and axis."""
 
+    def __init__(self, findings: list[Finding]) -> None:
+        self.yes: dict[str, list[Finding]] = {}
+        self.no: dict[str, list[Finding]] = {}
+        for finding in findings:
+            for question in finding.yes:
+                self.yes.setdefault(question, []).append(finding)
+            for question in finding.no:
+                self.no.setdefault(question, []).append(finding)
+            for axis, vote in (
+                ("planned", finding.planned),
+                ("grid_urgent", _urgent_vote(finding)),
+            ):
+                if vote is True:
+                    self.yes.setdefault(axis, []).append(finding)
+                elif vote is False:
+                    self.no.setdefault(axis, []).append(finding)
 
-def _answer(findings: list[Finding], question: str) -> Answer:
-    yes = [f for f in findings if question in f.yes]
-    no = [f for f in findings if question in f.no]
-    yes_w, no_w = sum(f.weight for f in yes), sum(f.weight for f in no)
-    if yes_w >= 1 and yes_w > no_w:
-        return Answer(True, [f.evidence for f in yes])
-    if no_w >= 1 and no_w >= yes_w:
-        return Answer(False, [f.evidence for f in no])
-    return Answer(None, [f.evidence for f in yes + no])
+    def weights(self, key: str) -> tuple[float, float, list[str], list[str]]:
+        yes, no = self.yes.get(key, []), self.no.get(key, [])
+        return (
+            sum(f.weight for f in yes),
+            sum(f.weight for f in no),
+            [f.evidence for f in yes],
+            [f.evidence for f in no],
+        )
+
+    def axis(self, key: str) -> tuple[bool, list[str], list[str]]:
+        yes_w, no_w, yes, no = self.weights(key)
+        return yes_w >= 1 and yes_w > no_w, yes, no
+
+    def answer(self, question: str) -> Answer:
+        yes_w, no_w, yes, no = self.weights(question)
+        if yes_w >= 1 and yes_w > no_w:
+            return Answer(True, yes)
+        if no_w >= 1 and no_w >= yes_w:
+            return Answer(False, no)
+        return Answer(None, yes + no)
 
 
 def decide(findings: list[Finding], report: Report, config: TriageConfig) -> Verdict:
-    planned, planned_yes, _ = _axis(findings, {i: f.planned for i, f in enumerate(findings)})
-    urgent, urgent_yes, urgent_no = _axis(
-        findings, {i: _urgent_vote(f) for i, f in enumerate(findings)}
-    )
-    golden = {q: _answer(findings, q) for q in QUESTIONS if q != "urgent"}
+    tally = _Tally(findings)
+    planned, planned_yes, _ = tally.axis("planned")
+    urgent, urgent_yes, urgent_no = tally.axis("grid_urgent")
+    golden = {q: tally.answer(q) for q in QUESTIONS if q != "urgent"}
     # The golden question is narrower than the grid: urgent *and* outside planned work.
     if urgent and not planned:
         golden["urgent"] = Answer(True, urgent_yes)

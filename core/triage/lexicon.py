@@ -1,11 +1,11 @@
 """Phrase matching over words: the one pass over a report's text that rules read.
 
 A phrase is a sequence of words; a word ending in `*` matches any word with
-that prefix, and `#` (not first) matches any number. Text and phrases are
+that prefix, and `#` matches any number. Text and phrases are
 folded the same way (lower case, accents removed, apostrophes split) so
 "can’t log in", "Can't log-in" and "cant log in" need no separate entries. Matching walks the words
-once and looks each up in a dictionary, so its cost grows with the text, not
-with the vocabulary.
+once and looks each up in a dictionary (phrases are filed under their least
+common word), so its cost grows with the text, not with the vocabulary.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from operator import itemgetter
+from typing import NamedTuple
 
 _WORD = re.compile(r"\w+")
 # Words that negate what follows them within a short window, in the four
@@ -45,23 +46,48 @@ _FOLD_TABLE = str.maketrans({chr(k): v for k, v in _FOLD.items() if v != chr(k)}
 
 
 def fold(text: str) -> str:
-    return text.lower().translate(_FOLD_TABLE)
+    lowered = text.lower()
+    # translate() walks every character through a dict; plain ASCII needs none of it.
+    return lowered if lowered.isascii() else lowered.translate(_FOLD_TABLE)
 
 
 def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-@dataclass(frozen=True)
+# Short, frequent words that make poor anchors: a phrase is looked up by its
+# rarest-looking word instead, so common words cost nothing per occurrence.
+_COMMON = frozenset(
+    "a an the to of in on at for is are was be been it its s t no not can we our you i my me "
+    "with and or by from as this that all any one up out now so do does did has have had will "
+    "de la le les el los las un une una der die das den dem ein eine ist sind en y et und zu "
+    "du des del al au aux se que qui il es er sie wir nous".split()
+)
+
+
+@dataclass(frozen=True, eq=False)  # identity: hashed per occurrence in match()
 class Phrase:
     concept: str
     text: str  # as written in the vocabulary, for evidence
     words: tuple[str, ...]
     negatable: bool  # phrases that carry their own negation are never re-negated
+    anchor: int  # the word the phrase is looked up by
 
 
-@dataclass(frozen=True)
-class Hit:
+def _anchor(parts: tuple[str, ...]) -> int:
+    """The longest plain word, preferring uncommon ones; wildcards only as a last resort."""
+    plain = [i for i, w in enumerate(parts) if w != "#" and not w.endswith("*")]
+    uncommon = [i for i in plain if parts[i] not in _COMMON]
+    pool = uncommon or plain
+    if pool:
+        return max(pool, key=lambda i: len(parts[i]))
+    return next(i for i, w in enumerate(parts) if w != "#")
+
+
+_HEAD = 3
+
+
+class Hit(NamedTuple):  # a tuple: made by the thousand per second
     concept: str
     phrase: str
     found: str  # the words as they stand in the report
@@ -75,49 +101,103 @@ class Lexicon:
     """Concepts (e.g. `outage`) and the phrases that signal them."""
 
     def __init__(self, entries: Iterable[tuple[str, str]]) -> None:
-        self._exact: dict[str, list[Phrase]] = {}
-        self._prefix: dict[str, list[Phrase]] = {}
+        self._exact: dict[str, list[Phrase]] = {}  # anchor word -> phrases
+        self._prefix: dict[str, list[Phrase]] = {}  # anchor stem -> phrases
         self._prefix_lengths: set[int] = set()
+        self._heads: set[str] = set()  # the first letters of every stem
+        self._anchored: dict[str, tuple[Phrase, ...]] = {}  # text word -> phrases it anchors
+        self._anchors: set[str] = set()  # text words that anchor at least one phrase
+        self._seen: set[str] = set()  # text words already looked up
+        self._known: set[tuple[str, tuple[str, ...]]] = set()
         self.concepts: set[str] = set()
         for concept, text in entries:
             self.add(concept, text)
 
     def add(self, concept: str, text: str) -> None:
         parts = phrase_words(text)
-        if not parts:
+        if not parts or all(w == "#" for w in parts):
             raise ValueError(f"phrase {text!r} for {concept!r} has no words")
-        phrase = Phrase(concept, text, parts, negatable=not (set(parts) & NEGATORS))
-        first = parts[0]
-        if first.endswith("*"):
-            stem = first[:-1]
+        if (concept, parts) in self._known:
+            return  # the same words listed under two languages ("production")
+        self._known.add((concept, parts))
+        anchor = _anchor(parts)
+        phrase = Phrase(concept, text, parts, not (set(parts) & NEGATORS), anchor)
+        word = parts[anchor]
+        if word.endswith("*"):
+            stem = word[:-1]
             self._prefix.setdefault(stem, []).append(phrase)
             self._prefix_lengths.add(len(stem))
+            self._heads.add(stem[:_HEAD])
         else:
-            self._exact.setdefault(first, []).append(phrase)
+            self._exact.setdefault(word, []).append(phrase)
         self.concepts.add(concept)
-        self._starting.cache_clear()
+        self._anchored.clear()
+        self._anchors.clear()
+        self._seen.clear()
 
-    @lru_cache(maxsize=65536)  # noqa: B019 - one lexicon per process; words repeat (Zipf)
-    def _starting(self, word: str) -> tuple[Phrase, ...]:
+    def _lookup(self, word: str) -> tuple[Phrase, ...]:
         found = list(self._exact.get(word, ()))
-        for length in self._prefix_lengths:
-            if length <= len(word):
-                found.extend(self._prefix.get(word[:length], ()))
+        # Most words start like no stem at all (ids, names, numbers): a set of
+        # stem beginnings rules them out before trying every stem length.
+        if word[:_HEAD] in self._heads or len(word) < _HEAD:
+            for length in self._prefix_lengths:
+                if length <= len(word):
+                    found.extend(self._prefix.get(word[:length], ()))
         return tuple(found)
 
     def match(self, text: str) -> list[Hit]:
         tokens = words(text)
         hits: list[Hit] = []
-        for i, token in enumerate(tokens):
-            for phrase in self._starting(token):
-                n = len(phrase.words)
-                if n > 1 and not _rest_matches(phrase.words, tokens, i):
+        # Which distinct words anchor a phrase is settled with set operations
+        # (in C); the Python loop below then visits only those positions.
+        unique = set(tokens)
+        unseen = unique - self._seen
+        if unseen:
+            if len(self._seen) > 200_000:
+                self._seen.clear()
+                self._anchored.clear()
+                self._anchors.clear()
+            for token in unseen:
+                phrases = self._lookup(token)
+                if phrases:
+                    self._anchored[token] = phrases
+                    self._anchors.add(token)
+            self._seen |= unseen
+        present = unique & self._anchors
+        if not present:
+            return hits
+        count = len(tokens)
+        anchored = self._anchored
+        # A phrase that already stood plainly (not negated, not hedged) tells
+        # nothing new by standing again; long mails with pasted logs repeat
+        # "error" and "timeout" hundreds of times.
+        settled: set[Phrase] = set()
+        for i in [i for i, token in enumerate(tokens) if token in present]:
+            context: tuple[bool, bool] | None = None  # (negation, hedge) before position i
+            for phrase in anchored[tokens[i]]:
+                if phrase in settled:
                     continue
-                before = tokens[max(0, i - NEGATION_WINDOW) : i]
-                negated = phrase.negatable and any(t in NEGATORS for t in before)
-                hedged = any(t in HEDGES for t in before)
-                found = " ".join(tokens[i : i + n])
-                hits.append(Hit(phrase.concept, phrase.text, found, negated, hedged, i, i + n))
+                size = len(phrase.words)
+                if size == 1:
+                    start, end, found = i, i + 1, tokens[i]
+                else:
+                    start = i - phrase.anchor
+                    end = start + size
+                    if start < 0 or end > count or not _fits(phrase, tokens, start):
+                        continue
+                    found = " ".join(tokens[start:end])
+                if size == 1 and context is not None:
+                    negation, hedged = context
+                else:
+                    before = set(tokens[max(0, start - NEGATION_WINDOW) : start])
+                    negation = not NEGATORS.isdisjoint(before)
+                    hedged = not HEDGES.isdisjoint(before)
+                    if size == 1:
+                        context = (negation, hedged)
+                negated = negation and phrase.negatable
+                hits.append(Hit(phrase.concept, phrase.text, found, negated, hedged, start, end))
+                if not (negated or hedged):
+                    settled.add(phrase)
         return _drop_covered(hits)
 
 
@@ -130,7 +210,9 @@ def _drop_covered(hits: list[Hit]) -> list[Hit]:
     """
     if len(hits) < 2:
         return hits
-    hits.sort(key=lambda h: (h.start, -h.end))
+    # By start, longest first: two stable C-level sorts, no Python key function.
+    hits.sort(key=itemgetter(6), reverse=True)
+    hits.sort(key=itemgetter(5))
     kept: list[Hit] = []
     reach, reach_span = -1, (-1, -1)
     for hit in hits:
@@ -157,11 +239,13 @@ def phrase_words(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _rest_matches(pattern: tuple[str, ...], tokens: list[str], start: int) -> bool:
-    if start + len(pattern) > len(tokens):
-        return False
-    for k in range(1, len(pattern)):
-        want, got = pattern[k], tokens[start + k]
+def _fits(phrase: Phrase, tokens: list[str], start: int) -> bool:
+    """Whether the phrase's other words stand around its anchor in the text."""
+    anchor = phrase.anchor
+    for k, want in enumerate(phrase.words):
+        if k == anchor:
+            continue
+        got = tokens[start + k]
         if want == "#":  # any number, as in "in # minutes"
             if not got.isdigit():
                 return False

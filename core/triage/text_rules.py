@@ -34,10 +34,8 @@ def disrupted(ctx: Context) -> bool:
     return ctx.has(*DISRUPTION) or (ctx.has("money") and ctx.has("errors"))
 
 
-@rule("outage", "something people rely on is down, failing or unreachable")
+@rule("outage", "something people rely on is down, failing or unreachable", needs=("outage",))
 def outage(ctx: Context) -> Finding | None:
-    if not ctx.has("outage"):
-        return None
     wide = ctx.has("widespread")
     return _f(
         "outage",
@@ -51,10 +49,8 @@ def outage(ctx: Context) -> Finding | None:
     )
 
 
-@rule("errors", "errors, timeouts, slowness: a technical fault")
+@rule("errors", "errors, timeouts, slowness: a technical fault", needs=("errors",))
 def errors(ctx: Context) -> Finding | None:
-    if not ctx.has("errors"):
-        return None
     return _f(
         "errors",
         f"errors: {ctx.found('errors')}",
@@ -65,11 +61,13 @@ def errors(ctx: Context) -> Finding | None:
     )
 
 
-@rule("money_at_risk", "payments, orders or billing failing: revenue is lost while it lasts")
+@rule(
+    "money_at_risk",
+    "payments, orders or billing failing: revenue is lost while it lasts",
+    needs=("money",),
+)
 def money_at_risk(ctx: Context) -> Finding | None:
-    if not ctx.has("money") or not (
-        ctx.has("outage") or (ctx.has("errors") and not ctx.has("cosmetic"))
-    ):
+    if not (ctx.has("outage") or (ctx.has("errors") and not ctx.has("cosmetic"))):
         return None
     return _f(
         "money_at_risk",
@@ -81,9 +79,11 @@ def money_at_risk(ctx: Context) -> Finding | None:
     )
 
 
-@rule("customers_affected", "customers feel it: they will need to hear from us")
+@rule(
+    "customers_affected", "customers feel it: they will need to hear from us", needs=("customers",)
+)
 def customers_affected(ctx: Context) -> Finding | None:
-    if not (ctx.has("customers") and (disrupted(ctx) or ctx.has("errors"))):
+    if not (disrupted(ctx) or ctx.has("errors")):
         return None
     return _f(
         "customers_affected",
@@ -92,10 +92,8 @@ def customers_affected(ctx: Context) -> Finding | None:
     )
 
 
-@rule("complaints", "customers complaining or escalating")
+@rule("complaints", "customers complaining or escalating", needs=("complaints",))
 def complaints(ctx: Context) -> Finding | None:
-    if not ctx.has("complaints"):
-        return None
     return _f(
         "complaints",
         f"customers complain: {ctx.found('complaints')}",
@@ -105,10 +103,8 @@ def complaints(ctx: Context) -> Finding | None:
     )
 
 
-@rule("churn_threat", "a customer threatens to leave or to end the contract")
+@rule("churn_threat", "a customer threatens to leave or to end the contract", needs=("churn",))
 def churn_threat(ctx: Context) -> Finding | None:
-    if not ctx.has("churn"):
-        return None
     key = ctx.has("key_account")
     return _f(
         "churn_threat",
@@ -122,9 +118,13 @@ def churn_threat(ctx: Context) -> Finding | None:
     )
 
 
-@rule("key_account", "one of the largest or most important customers is involved")
+@rule(
+    "key_account",
+    "one of the largest or most important customers is involved",
+    needs=("key_account",),
+)
 def key_account(ctx: Context) -> Finding | None:
-    if not ctx.has("key_account") or ctx.has("churn"):
+    if ctx.has("churn"):
         return None
     if not disrupted(ctx):
         return None
@@ -137,10 +137,8 @@ def key_account(ctx: Context) -> Finding | None:
     )
 
 
-@rule("security", "an attack, a compromise, a leak or a threat to leak")
+@rule("security", "an attack, a compromise, a leak or a threat to leak", needs=("security",))
 def security(ctx: Context) -> Finding | None:
-    if not ctx.has("security"):
-        return None
     what = ctx.found("security")
     if ctx.has("secrets"):
         what += f" involving {ctx.found('secrets')}"
@@ -155,7 +153,11 @@ def security(ctx: Context) -> Finding | None:
     )
 
 
-@rule("privacy", "personal data exposed or sent to the wrong person")
+@rule(
+    "privacy",
+    "personal data exposed or sent to the wrong person",
+    needs=("personal_data", "misdirected"),
+)
 def privacy(ctx: Context) -> Iterable[Finding]:
     personal = ctx.has("personal_data")
     misdirected = ctx.has("misdirected")
@@ -180,10 +182,12 @@ def privacy(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule("outside_attention", "regulators, press, lawyers or the public are or will be watching")
+@rule(
+    "outside_attention",
+    "regulators, press, lawyers or the public are or will be watching",
+    needs=("outside_attention",),
+)
 def outside_attention(ctx: Context) -> Finding | None:
-    if not ctx.has("outside_attention"):
-        return None
     return _f(
         "outside_attention",
         f"outside attention: {ctx.found('outside_attention')}",
@@ -193,10 +197,8 @@ def outside_attention(ctx: Context) -> Finding | None:
     )
 
 
-@rule("staff_shortage", "not enough people to run the operation right now")
+@rule("staff_shortage", "not enough people to run the operation right now", needs=("shortage",))
 def staff_shortage(ctx: Context) -> Finding | None:
-    if not ctx.has("shortage"):
-        return None
     return _f(
         "staff_shortage",
         f"staff shortage: {ctx.found('shortage')}",
@@ -208,11 +210,11 @@ def staff_shortage(ctx: Context) -> Finding | None:
     )
 
 
-@rule("operations", "the physical or people side of the service is disrupted")
+@rule(
+    "operations", "the physical or people side of the service is disrupted", needs=("operations",)
+)
 def operations(ctx: Context) -> Finding | None:
-    if not ctx.has("operations") or not ctx.has(
-        "shortage", "service_degradation", "outage", "complaints"
-    ):
+    if not ctx.has("shortage", "service_degradation", "outage", "complaints"):
         return None
     return _f(
         "operations",
@@ -223,10 +225,12 @@ def operations(ctx: Context) -> Finding | None:
     )
 
 
-@rule("service_degradation", "the service customers get is measurably worse")
+@rule(
+    "service_degradation",
+    "the service customers get is measurably worse",
+    needs=("service_degradation",),
+)
 def service_degradation(ctx: Context) -> Finding | None:
-    if not ctx.has("service_degradation"):
-        return None
     return _f(
         "service_degradation",
         f"service worse for customers: {ctx.found('service_degradation')}",
@@ -237,10 +241,8 @@ def service_degradation(ctx: Context) -> Finding | None:
     )
 
 
-@rule("facilities", "a building, power, network or safety problem")
+@rule("facilities", "a building, power, network or safety problem", needs=("facilities",))
 def facilities(ctx: Context) -> Finding | None:
-    if not ctx.has("facilities"):
-        return None
     return _f(
         "facilities",
         f"facilities: {ctx.found('facilities')}",
@@ -251,9 +253,13 @@ def facilities(ctx: Context) -> Finding | None:
     )
 
 
-@rule("everyday_mishap", "a small accident in the office: care needed, nothing at stake")
+@rule(
+    "everyday_mishap",
+    "a small accident in the office: care needed, nothing at stake",
+    needs=("mishap",),
+)
 def everyday_mishap(ctx: Context) -> Iterable[Finding]:
-    if not ctx.has("mishap") or disrupted(ctx):
+    if disrupted(ctx):
         return
     what = ctx.found("mishap")
     yield _f("everyday_mishap", f"needs care right now: {what}", urgent=True, weight=0.5)
@@ -265,9 +271,9 @@ def everyday_mishap(ctx: Context) -> Iterable[Finding]:
     )
 
 
-@rule("cosmetic", "a small or cosmetic flaw with a workaround")
+@rule("cosmetic", "a small or cosmetic flaw with a workaround", needs=("cosmetic",))
 def cosmetic(ctx: Context) -> Finding | None:
-    if not ctx.has("cosmetic") or ctx.has("outage", "security", "churn"):
+    if ctx.has("outage", "security", "churn"):
         return None
     return _f(
         "cosmetic",
@@ -279,10 +285,8 @@ def cosmetic(ctx: Context) -> Finding | None:
     )
 
 
-@rule("not_urgent", "the writer says it can wait")
+@rule("not_urgent", "the writer says it can wait", needs=("not_urgent",))
 def not_urgent(ctx: Context) -> Finding | None:
-    if not ctx.has("not_urgent"):
-        return None
     return _f(
         "not_urgent",
         f"can wait: {ctx.found('not_urgent')}",
@@ -291,10 +295,8 @@ def not_urgent(ctx: Context) -> Finding | None:
     )
 
 
-@rule("urgency", "the writer asks for speed or names a deadline")
+@rule("urgency", "the writer asks for speed or names a deadline", needs=("urgency",))
 def urgency(ctx: Context) -> Finding | None:
-    if not ctx.has("urgency"):
-        return None
     return _f(
         "urgency",
         f"urgency: {ctx.found('urgency')}",
@@ -304,9 +306,9 @@ def urgency(ctx: Context) -> Finding | None:
     )
 
 
-@rule("ongoing", "it is happening now and keeps happening")
+@rule("ongoing", "it is happening now and keeps happening", needs=("ongoing",))
 def ongoing(ctx: Context) -> Finding | None:
-    if not ctx.has("ongoing") or not disrupted(ctx):
+    if not disrupted(ctx):
         return None
     return _f(
         "ongoing",
@@ -338,24 +340,18 @@ def coordination(ctx: Context) -> Iterable[Finding]:
         )
 
 
-@rule("tell_others", "the writer says others must be told")
+@rule("tell_others", "the writer says others must be told", needs=("tell_others",))
 def tell_others(ctx: Context) -> Finding | None:
-    if not ctx.has("tell_others"):
-        return None
     return _f("tell_others", f"must be told: {ctx.found('tell_others')}", yes=("communicate",))
 
 
-@rule("learn", "cause unknown, a mistake or a repeat: worth learning from")
+@rule("learn", "cause unknown, a mistake or a repeat: worth learning from", needs=("learn",))
 def learn(ctx: Context) -> Finding | None:
-    if not ctx.has("learn"):
-        return None
     return _f("learn", f"to learn from: {ctx.found('learn')}", yes=("review",))
 
 
-@rule("planned", "work decided and scheduled in advance")
+@rule("planned", "work decided and scheduled in advance", needs=("planned",))
 def planned(ctx: Context) -> Finding | None:
-    if not ctx.has("planned"):
-        return None
     return _f(
         "planned",
         f"planned: {ctx.found('planned')}",
@@ -364,10 +360,8 @@ def planned(ctx: Context) -> Finding | None:
     )
 
 
-@rule("hotfix", "an urgent fix that is nonetheless planned")
+@rule("hotfix", "an urgent fix that is nonetheless planned", needs=("hotfix",))
 def hotfix(ctx: Context) -> Finding | None:
-    if not ctx.has("hotfix"):
-        return None
     return _f(
         "hotfix",
         f"hotfix: {ctx.found('hotfix')}",
@@ -377,9 +371,11 @@ def hotfix(ctx: Context) -> Finding | None:
     )
 
 
-@rule("routine", "the ordinary running of the company, handled by its processes")
+@rule(
+    "routine", "the ordinary running of the company, handled by its processes", needs=("routine",)
+)
 def routine(ctx: Context) -> Finding | None:
-    if not ctx.has("routine") or disrupted(ctx):
+    if disrupted(ctx):
         return None
     return _f(
         "routine",
@@ -392,9 +388,9 @@ def routine(ctx: Context) -> Finding | None:
     )
 
 
-@rule("small_talk", "chit-chat and how-to questions")
+@rule("small_talk", "chit-chat and how-to questions", needs=("chitchat", "howto"))
 def small_talk(ctx: Context) -> Finding | None:
-    if not ctx.has("chitchat", "howto") or disrupted(ctx):
+    if disrupted(ctx):
         return None
     return _f(
         "small_talk",
@@ -406,10 +402,8 @@ def small_talk(ctx: Context) -> Finding | None:
     )
 
 
-@rule("resolved", "it is over: fixed, back to normal, or a false alarm")
+@rule("resolved", "it is over: fixed, back to normal, or a false alarm", needs=("resolved",))
 def resolved(ctx: Context) -> Finding | None:
-    if not ctx.has("resolved"):
-        return None
     return _f(
         "resolved",
         f"already over: {ctx.found('resolved')}",
@@ -418,16 +412,14 @@ def resolved(ctx: Context) -> Finding | None:
     )
 
 
-@rule("no_impact", "the writer says nobody is affected")
+@rule("no_impact", "the writer says nobody is affected", needs=("no_impact",))
 def no_impact(ctx: Context) -> Finding | None:
-    if not ctx.has("no_impact"):
-        return None
     return _f("no_impact", f"no impact: {ctx.found('no_impact')}", no=("impact",), weight=1.5)
 
 
-@rule("test_environment", "it happened in staging, test or development")
+@rule("test_environment", "it happened in staging, test or development", needs=("non_production",))
 def test_environment(ctx: Context) -> Finding | None:
-    if not ctx.has("non_production") or ctx.has("production"):
+    if ctx.has("production"):
         return None
     if ctx.report.fields.get("environment"):
         return None
@@ -439,9 +431,9 @@ def test_environment(ctx: Context) -> Finding | None:
     )
 
 
-@rule("widespread", "many or all customers are affected")
+@rule("widespread", "many or all customers are affected", needs=("widespread",))
 def widespread(ctx: Context) -> Finding | None:
-    if not ctx.has("widespread") or not disrupted(ctx):
+    if not disrupted(ctx):
         return None
     return _f(
         "widespread",
@@ -451,10 +443,12 @@ def widespread(ctx: Context) -> Finding | None:
     )
 
 
-@rule("confirmation", "a reply that confirms the problem in the message it answers")
+@rule(
+    "confirmation",
+    "a reply that confirms the problem in the message it answers",
+    needs=("confirms",),
+)
 def confirmation(ctx: Context) -> Finding | None:
-    if not ctx.has("confirms"):
-        return None
     parent = [c for c in DISRUPTION if c in ctx.parent_hits]
     if not parent:
         return None
