@@ -98,14 +98,23 @@ class Hit(NamedTuple):  # a tuple: made by the thousand per second
 
 
 class Lexicon:
-    """Concepts (e.g. `outage`) and the phrases that signal them."""
+    """Concepts (e.g. `outage`) and the phrases that signal them.
+
+    Every phrase is filed under its anchor (its least common word). A
+    one-word phrase is a hit wherever its anchor stands. A longer phrase is
+    also filed under the word beside its anchor, so the text's next or previous
+    word picks the few phrases worth checking instead of all of them.
+    """
 
     def __init__(self, entries: Iterable[tuple[str, str]]) -> None:
-        self._exact: dict[str, list[Phrase]] = {}  # anchor word -> phrases
-        self._prefix: dict[str, list[Phrase]] = {}  # anchor stem -> phrases
+        self._singles: dict[str, list[Phrase]] = {}  # anchor -> one-word phrases
+        self._loose: dict[str, list[Phrase]] = {}  # anchor -> longer phrases, checked in full
+        self._pairs: dict[tuple[str, str, int], list[Phrase]] = {}  # (anchor, neighbour, side)
+        self._pair_anchors: set[str] = set()
+        self._prefix: dict[str, tuple[list[Phrase], list[Phrase]]] = {}  # stem -> (singles, loose)
         self._prefix_lengths: set[int] = set()
         self._heads: set[str] = set()  # the first letters of every stem
-        self._anchored: dict[str, tuple[Phrase, ...]] = {}  # text word -> phrases it anchors
+        self._anchored: dict[str, _Starts] = {}  # text word -> what it anchors
         self._anchors: set[str] = set()  # text words that anchor at least one phrase
         self._seen: set[str] = set()  # text words already looked up
         self._known: set[tuple[str, tuple[str, ...]]] = set()
@@ -125,25 +134,41 @@ class Lexicon:
         word = parts[anchor]
         if word.endswith("*"):
             stem = word[:-1]
-            self._prefix.setdefault(stem, []).append(phrase)
+            singles, loose = self._prefix.setdefault(stem, ([], []))
+            (singles if len(parts) == 1 else loose).append(phrase)
             self._prefix_lengths.add(len(stem))
             self._heads.add(stem[:_HEAD])
+        elif len(parts) == 1:
+            self._singles.setdefault(word, []).append(phrase)
         else:
-            self._exact.setdefault(word, []).append(phrase)
+            side = _plain_neighbour(parts, anchor)
+            if side:
+                key = (word, parts[anchor + side], side)
+                self._pairs.setdefault(key, []).append(phrase)
+                self._pair_anchors.add(word)
+            else:
+                self._loose.setdefault(word, []).append(phrase)
         self.concepts.add(concept)
         self._anchored.clear()
         self._anchors.clear()
         self._seen.clear()
 
-    def _lookup(self, word: str) -> tuple[Phrase, ...]:
-        found = list(self._exact.get(word, ()))
+    def _lookup(self, word: str) -> _Starts | None:
+        singles = list(self._singles.get(word, ()))
+        loose = list(self._loose.get(word, ()))
         # Most words start like no stem at all (ids, names, numbers): a set of
         # stem beginnings rules them out before trying every stem length.
         if word[:_HEAD] in self._heads or len(word) < _HEAD:
             for length in self._prefix_lengths:
                 if length <= len(word):
-                    found.extend(self._prefix.get(word[:length], ()))
-        return tuple(found)
+                    found = self._prefix.get(word[:length])
+                    if found:
+                        singles.extend(found[0])
+                        loose.extend(found[1])
+        paired = word in self._pair_anchors
+        if not (singles or loose or paired):
+            return None
+        return tuple(singles), tuple(loose), paired
 
     def match(self, text: str) -> list[Hit]:
         tokens = words(text)
@@ -158,47 +183,70 @@ class Lexicon:
                 self._anchored.clear()
                 self._anchors.clear()
             for token in unseen:
-                phrases = self._lookup(token)
-                if phrases:
-                    self._anchored[token] = phrases
+                starts = self._lookup(token)
+                if starts is not None:
+                    self._anchored[token] = starts
                     self._anchors.add(token)
             self._seen |= unseen
         present = unique & self._anchors
         if not present:
             return hits
-        count = len(tokens)
-        anchored = self._anchored
+        last = len(tokens) - 1
+        anchored, pairs = self._anchored, self._pairs
         # A phrase that already stood plainly (not negated, not hedged) tells
         # nothing new by standing again; long mails with pasted logs repeat
         # "error" and "timeout" hundreds of times.
         settled: set[Phrase] = set()
         for i in [i for i, token in enumerate(tokens) if token in present]:
-            context: tuple[bool, bool] | None = None  # (negation, hedge) before position i
-            for phrase in anchored[tokens[i]]:
+            token = tokens[i]
+            singles, loose, paired = anchored[token]
+            longer: list[Phrase] = list(loose)
+            if paired:
+                if i < last:
+                    longer.extend(pairs.get((token, tokens[i + 1], 1), ()))
+                if i > 0:
+                    longer.extend(pairs.get((token, tokens[i - 1], -1), ()))
+            if singles:
+                negation, hedged = _context(tokens, i)
+                for phrase in singles:
+                    if phrase in settled:
+                        continue
+                    negated = negation and phrase.negatable
+                    hits.append(Hit(phrase.concept, phrase.text, token, negated, hedged, i, i + 1))
+                    if not (negated or hedged):
+                        settled.add(phrase)
+            for phrase in longer:
                 if phrase in settled:
                     continue
-                size = len(phrase.words)
-                if size == 1:
-                    start, end, found = i, i + 1, tokens[i]
-                else:
-                    start = i - phrase.anchor
-                    end = start + size
-                    if start < 0 or end > count or not _fits(phrase, tokens, start):
-                        continue
-                    found = " ".join(tokens[start:end])
-                if size == 1 and context is not None:
-                    negation, hedged = context
-                else:
-                    before = set(tokens[max(0, start - NEGATION_WINDOW) : start])
-                    negation = not NEGATORS.isdisjoint(before)
-                    hedged = not HEDGES.isdisjoint(before)
-                    if size == 1:
-                        context = (negation, hedged)
+                start = i - phrase.anchor
+                end = start + len(phrase.words)
+                if start < 0 or end > last + 1 or not _fits(phrase, tokens, start):
+                    continue
+                negation, hedged = _context(tokens, start)
                 negated = negation and phrase.negatable
+                found = " ".join(tokens[start:end])
                 hits.append(Hit(phrase.concept, phrase.text, found, negated, hedged, start, end))
                 if not (negated or hedged):
                     settled.add(phrase)
         return _drop_covered(hits)
+
+
+_Starts = tuple[tuple[Phrase, ...], tuple[Phrase, ...], bool]
+
+
+def _plain_neighbour(parts: tuple[str, ...], anchor: int) -> int:
+    """+1 or -1 for a plain word right after or before the anchor; 0 if neither."""
+    for side in (1, -1):
+        k = anchor + side
+        if 0 <= k < len(parts) and parts[k] != "#" and not parts[k].endswith("*"):
+            return side
+    return 0
+
+
+def _context(tokens: list[str], start: int) -> tuple[bool, bool]:
+    """Whether a negation, and whether a hedge, stands just before `start`."""
+    before = set(tokens[max(0, start - NEGATION_WINDOW) : start])
+    return not NEGATORS.isdisjoint(before), not HEDGES.isdisjoint(before)
 
 
 def _drop_covered(hits: list[Hit]) -> list[Hit]:
