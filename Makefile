@@ -19,6 +19,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/triage.py
+	$(BIN)/python bench/pipeline.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

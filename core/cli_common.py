@@ -23,11 +23,15 @@ def runtime(ctx: click.Context) -> Runtime:
     root.ensure_object(dict)
     if "runtime" not in root.obj:
         try:
-            root.obj["runtime"] = open_runtime(root.obj.get("config_path"))
+            rt = open_runtime(root.obj.get("config_path"))
         except ConfigError as exc:
             raise click.UsageError(f"config: {exc}") from exc
-    rt: Runtime = root.obj["runtime"]
-    return rt
+        before, after = rt.migrated
+        if before != after and ctx.info_name != "upgrade":
+            click.echo(f"database upgraded from {before or 'empty'} to {after}", err=True)
+        root.obj["runtime"] = rt
+    runtime_: Runtime = root.obj["runtime"]
+    return runtime_
 
 
 def config_option(ctx: click.Context, path: Path | None) -> None:

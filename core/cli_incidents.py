@@ -37,7 +37,10 @@ def incidents_command(ctx: click.Context, as_json: bool, status: tuple[str, ...]
         query = select(Incident).order_by(Incident.id.desc())
         if status:
             query = query.where(Incident.status.in_(status))
-        for incident in session.scalars(query):
+        incidents = session.scalars(query).all()
+        if not incidents and not as_json:
+            click.echo("no incidents" + (f" with status {', '.join(status)}" if status else ""))
+        for incident in incidents:
             if as_json:
                 echo_json(
                     {
