@@ -39,6 +39,8 @@ class TriageConfig:
     widespread_users: int = 50  # Sentry user count from which customers must be told
     storm_events: int = 100  # Sentry event count that makes an issue urgent on its own
     vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # concept -> phrases
+    # Phrases that answer a golden question directly: "impact" or "not_impact" -> phrases.
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rules: tuple[CustomRule, ...] = ()
 
 
@@ -64,6 +66,7 @@ _TRIAGE_KEYS = {
     "widespread_users",
     "storm_events",
     "vocabulary",
+    "keywords",
     "rules",
 }
 _RULE_KEYS = {"name", "pattern", "yes", "no", "planned", "urgent", "types", "severity", "sources"}
@@ -151,6 +154,7 @@ def _parse_triage(raw: dict[str, Any], where: str) -> TriageConfig:
         widespread_users=_int(raw, "widespread_users", defaults.widespread_users, 1, None, key),
         storm_events=_int(raw, "storm_events", defaults.storm_events, 1, None, key),
         vocabulary=_vocabulary(raw.get("vocabulary", {}), key("vocabulary")),
+        keywords=_keywords(raw.get("keywords", {}), key("keywords")),
         rules=tuple(_rules(raw.get("rules", []), key("rules"))),
     )
 
@@ -179,25 +183,32 @@ def _lower_list(
     return tuple(v.strip().lower() for v in _strings(raw[name], key(name)))
 
 
-def _vocabulary(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
-    from core.triage.vocabulary import VOCABULARY
-
+def _phrase_table(raw: Any, where: str, known: list[str]) -> dict[str, tuple[str, ...]]:
+    """name = [phrases], or name = {en = [...], de = [...]}, for names in `known`."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table of concept = [phrases]")
+        raise ConfigError(f"{where} must be a table of name = [phrases]")
     out: dict[str, tuple[str, ...]] = {}
-    for concept, value in raw.items():
-        if concept not in VOCABULARY:
-            known = ", ".join(sorted(VOCABULARY))
-            raise ConfigError(f"{where}: unknown concept {concept!r} (known: {known})")
-        # A concept may list phrases directly or per language ({en = [...], de = [...]}).
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{where}: unknown name {name!r} (known: {', '.join(known)})")
         if isinstance(value, dict):
             phrases: list[str] = []
             for lang, items in value.items():
-                phrases.extend(_strings(items, f"{where}.{concept}.{lang}"))
-            out[concept] = tuple(phrases)
+                phrases.extend(_strings(items, f"{where}.{name}.{lang}"))
+            out[name] = tuple(phrases)
         else:
-            out[concept] = _strings(value, f"{where}.{concept}")
+            out[name] = _strings(value, f"{where}.{name}")
     return out
+
+
+def _vocabulary(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    from core.triage.vocabulary import VOCABULARY
+
+    return _phrase_table(raw, where, sorted(VOCABULARY))
+
+
+def _keywords(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    return _phrase_table(raw, where, [*QUESTIONS, *(f"not_{q}" for q in QUESTIONS)])
 
 
 def _rules(raw: Any, where: str) -> list[CustomRule]:

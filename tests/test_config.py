@@ -26,7 +26,7 @@ def test_no_config_gives_defaults() -> None:
         ("[triage]\nthreshold = 9\n", "must be 1..5"),
         ("[triage]\nthreshhold = 2\n", "unknown key 'threshhold'"),
         ("[triaje]\n", "unknown section or key 'triaje'"),
-        ("[triage.vocabulary]\noutages = ['down']\n", "unknown concept 'outages'"),
+        ("[triage.vocabulary]\noutages = ['down']\n", "unknown name 'outages'"),
         ("[triage.vocabulary]\noutage = 'down'\n", "must be a list of non-empty strings"),
         ("[[triage.rules]]\nname = 'x'\npattern = '(('\n", "not a valid regular expression"),
         ("[[triage.rules]]\nname = 'x'\npattern = 'a'\nyes = ['impactt']\n", "value 'impactt'"),
@@ -113,3 +113,25 @@ def test_the_readme_config_example_is_valid(tmp_path: Path) -> None:
     assert config.triage.key_customer_domains == ("contoso.com",)
     assert config.triage.rules[0].name == "vip-ticket"
     assert config.grouping.window_hours == 4
+
+
+def test_keywords_answer_golden_questions_per_language(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[triage.keywords.communicate]
+de = ["Pressemitteilung nötig"]
+[triage.keywords.not_impact]
+en = ["synthetic check"]
+""",
+    )
+    config = load_config(path).triage
+    verdict = triage(chat("Checkout failing for everyone, Pressemitteilung nötig"), config)
+    assert verdict.golden["communicate"].answer is True
+    assert any(
+        "config keywords for communicate" in e for e in verdict.golden["communicate"].evidence
+    )
+    verdict = triage(chat("Login down on the synthetic check only"), config)
+    assert verdict.golden["impact"].answer is False
+    with pytest.raises(ConfigError, match="unknown name 'impacts'"):
+        load_config(write(tmp_path, "[triage.keywords]\nimpacts = ['x']\n"))

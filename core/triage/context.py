@@ -60,8 +60,19 @@ class Context:
         return len({h.found for h in self.hits.get(concept, ())})
 
 
+KEYWORD_PREFIX = "ask:"  # concepts made from [triage.keywords], e.g. "ask:not_impact"
+
+
+def _extra_phrases(config: TriageConfig) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The config's phrases as a hashable key for the lexicon cache."""
+    if not (config.vocabulary or config.keywords):
+        return ()
+    keywords = {f"{KEYWORD_PREFIX}{k}": v for k, v in config.keywords.items()}
+    return tuple(sorted({**config.vocabulary, **keywords}.items()))
+
+
 def build_context(report: Report, config: TriageConfig) -> Context:
-    lexicon = lexicon_for(tuple(sorted(config.vocabulary.items())))
+    lexicon = lexicon_for(_extra_phrases(config))
     ctx = Context(report=report, config=config)
     for hit in lexicon.match(report.full_text[:MAX_TEXT]):
         if hit.hedged and hit.concept in FACTUAL:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.triage.context import Context
+from core.triage.context import KEYWORD_PREFIX, Context
 from core.triage.rule import Rule, registry
-from core.triage.verdict import Finding
+from core.triage.verdict import QUESTIONS, Finding
 
 RULES: list[Rule] = []
 rule = registry(RULES)
@@ -243,6 +243,35 @@ def custom_rules(ctx: Context) -> Iterable[Finding]:
                 severity=custom.severity,
                 weight=1.5,
             )
+
+
+_KEYWORD_CONCEPTS = tuple(f"{KEYWORD_PREFIX}{neg}{q}" for q in QUESTIONS for neg in ("", "not_"))
+
+
+@rule(
+    "configured_keywords",
+    "phrases from the config that answer a golden question",
+    needs=_KEYWORD_CONCEPTS,
+)
+def configured_keywords(ctx: Context) -> list[Finding]:
+    findings = []
+    for concept in _KEYWORD_CONCEPTS:
+        if concept not in ctx.hits:
+            continue
+        key = concept.removeprefix(KEYWORD_PREFIX)
+        question = key.removeprefix("not_")
+        answer = key == question
+        findings.append(
+            _f(
+                "configured_keywords",
+                f"config keywords for {key}: {ctx.found(concept)}",
+                yes=(question,) if answer else (),
+                no=() if answer else (question,),
+                urgent=answer if question == "urgent" else None,
+                weight=1.5,
+            )
+        )
+    return findings
 
 
 @rule("key_customer", "mail from a key customer's domain (config)")
