@@ -43,56 +43,52 @@ def triage(report: Report, config: TriageConfig | None = None) -> Verdict:
     return decide(findings, report, config)
 
 
-def _urgent_vote(finding: Finding) -> bool | None:
-    if finding.urgent is not None:
-        return finding.urgent
-    if "urgent" in finding.yes:
-        return True
-    if "urgent" in finding.no:
-        return False
-    return None
-
-
 class _Tally:
-    """One pass over the findings: weights and evidence per question and axis."""
+    """One pass over the findings: weight and evidence for and against each key.
+
+    Keys are the golden questions plus the grid's two axes, "planned" and
+    "grid_urgent" (the golden "urgent" is derived from the axes).
+    """
+
+    __slots__ = ("no", "no_weight", "yes", "yes_weight")
 
     def __init__(self, findings: list[Finding]) -> None:
-        self.yes: dict[str, list[Finding]] = {}
-        self.no: dict[str, list[Finding]] = {}
+        yes: dict[str, list[str]] = {}
+        no: dict[str, list[str]] = {}
+        yes_weight: dict[str, float] = {}
+        no_weight: dict[str, float] = {}
         for finding in findings:
+            weight, evidence = finding.weight, finding.evidence
+            urgent = finding.urgent
             for question in finding.yes:
-                self.yes.setdefault(question, []).append(finding)
+                yes.setdefault(question, []).append(evidence)
+                yes_weight[question] = yes_weight.get(question, 0.0) + weight
+                if question == "urgent" and urgent is None:
+                    urgent = True
             for question in finding.no:
-                self.no.setdefault(question, []).append(finding)
-            for axis, vote in (
-                ("planned", finding.planned),
-                ("grid_urgent", _urgent_vote(finding)),
-            ):
-                if vote is True:
-                    self.yes.setdefault(axis, []).append(finding)
-                elif vote is False:
-                    self.no.setdefault(axis, []).append(finding)
-
-    def weights(self, key: str) -> tuple[float, float, list[str], list[str]]:
-        yes, no = self.yes.get(key, []), self.no.get(key, [])
-        return (
-            sum(f.weight for f in yes),
-            sum(f.weight for f in no),
-            [f.evidence for f in yes],
-            [f.evidence for f in no],
-        )
+                no.setdefault(question, []).append(evidence)
+                no_weight[question] = no_weight.get(question, 0.0) + weight
+                if question == "urgent" and urgent is None:
+                    urgent = False
+            for axis, vote in (("planned", finding.planned), ("grid_urgent", urgent)):
+                if vote is None:
+                    continue
+                side, weights = (yes, yes_weight) if vote else (no, no_weight)
+                side.setdefault(axis, []).append(evidence)
+                weights[axis] = weights.get(axis, 0.0) + weight
+        self.yes, self.no, self.yes_weight, self.no_weight = yes, no, yes_weight, no_weight
 
     def axis(self, key: str) -> tuple[bool, list[str], list[str]]:
-        yes_w, no_w, yes, no = self.weights(key)
-        return yes_w >= 1 and yes_w > no_w, yes, no
+        yes_w, no_w = self.yes_weight.get(key, 0.0), self.no_weight.get(key, 0.0)
+        return yes_w >= 1 and yes_w > no_w, self.yes.get(key, []), self.no.get(key, [])
 
     def answer(self, question: str) -> Answer:
-        yes_w, no_w, yes, no = self.weights(question)
+        yes_w, no_w = self.yes_weight.get(question, 0.0), self.no_weight.get(question, 0.0)
         if yes_w >= 1 and yes_w > no_w:
-            return Answer(True, yes)
+            return Answer(True, self.yes[question])
         if no_w >= 1 and no_w >= yes_w:
-            return Answer(False, no)
-        return Answer(None, yes + no)
+            return Answer(False, self.no[question])
+        return Answer(None, self.yes.get(question, []) + self.no.get(question, []))
 
 
 def decide(findings: list[Finding], report: Report, config: TriageConfig) -> Verdict:
