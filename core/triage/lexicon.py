@@ -33,25 +33,24 @@ HEDGES = frozenset(
 )
 
 
-def _fold_char(char: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", char)
-    base = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return base if len(base) == 1 else char
-
-
-# Accents are folded by a translate table, built once for the Latin range,
-# because per-character normalisation at run time costs more than the match.
-_FOLD = {code: _fold_char(chr(code)) for code in range(0xC0, 0x250)}
-_FOLD_TABLE = str.maketrans({chr(k): v for k, v in _FOLD.items() if v != chr(k)})
+# Folding for non-ASCII text, all in C: decompose (NFKD) and drop the accents,
+# turn typographic punctuation, symbols and emoji into spaces, and spell ß as
+# ss. Latin-script text then is ASCII and takes the fast path below.
+_ACCENTS = re.compile(r"[\u0300-\u036f]+")
+_SYMBOLS = re.compile(
+    r"[\u00a0-\u00bf\u00d7\u00f7\u2000-\u206f\u2190-\u2bff\U0001f000-\U0001faff]+"
+)
 
 
 def fold(text: str) -> str:
     lowered = text.lower()
-    # translate() walks every character through a dict; plain ASCII needs none of it.
-    return lowered if lowered.isascii() else lowered.translate(_FOLD_TABLE)
+    if lowered.isascii():
+        return lowered
+    folded = _SYMBOLS.sub(" ", _ACCENTS.sub("", unicodedata.normalize("NFKD", lowered)))
+    return folded.replace("ß", "ss") if "ß" in folded else folded
 
 
-# For ASCII text, words are runs of [a-z0-9_], as \w matches there; a byte table
+# In ASCII text words are runs of [a-z0-9_], as \w matches there; a byte table
 # turns everything else into spaces three times faster than the regex finds words.
 _ASCII_WORDS = bytes(
     c if chr(c).isascii() and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256)
@@ -59,10 +58,10 @@ _ASCII_WORDS = bytes(
 
 
 def words(text: str) -> list[str]:
-    lowered = text.lower()
-    if lowered.isascii():
-        return lowered.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
-    return _WORD.findall(lowered.translate(_FOLD_TABLE))
+    folded = fold(text)
+    if folded.isascii():
+        return folded.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
+    return _WORD.findall(folded)
 
 
 # Short, frequent words that make poor anchors: a phrase is looked up by its
