@@ -36,6 +36,9 @@ class Context:
     negated: dict[str, list[Hit]] = field(default_factory=dict)
     parent_hits: dict[str, list[Hit]] = field(default_factory=dict)  # the message replied to
     findings: list[Finding] = field(default_factory=list)  # so far, for rules that build on others
+    disrupted: bool | None = (
+        None  # worked out once by text_rules.disrupted  # so far, for rules that build on others
+    )
 
     def weight(self, question: str, answer: bool = True) -> float:
         """How strongly the findings so far answer a golden question."""
@@ -54,7 +57,7 @@ class Context:
             for hit in self.hits.get(concept, ()):
                 if hit.found not in seen:
                     seen.append(hit.found)
-        return ", ".join(f'"{w}"' for w in seen[:limit])
+        return '"' + '", "'.join(seen[:limit]) + '"' if seen else ""
 
     def count(self, concept: str) -> int:
         return len({h.found for h in self.hits.get(concept, ())})

@@ -31,7 +31,10 @@ DISRUPTION = (
 
 
 def disrupted(ctx: Context) -> bool:
-    return ctx.has(*DISRUPTION) or (ctx.has("money") and ctx.has("errors"))
+    """Whether something is actually going wrong; asked by many rules, worked out once."""
+    if ctx.disrupted is None:
+        ctx.disrupted = ctx.has(*DISRUPTION) or (ctx.has("money") and ctx.has("errors"))
+    return ctx.disrupted
 
 
 @rule("outage", "something people rely on is down, failing or unreachable", needs=("outage",))
