@@ -3,27 +3,18 @@ set-of-emails / flanker corpora (read in place)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from core.report import Report
 from ingest.email_parse import parse_email
+from tests.conftest import CORPORA
+from tests.conftest import require_shared as corpus
 
 DATA = Path(__file__).parent / "data" / "email"
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 MAILDIR = CORPORA / "set-of-emails" / "maildir"
 BOUNCE_PREFIXES = ("lhost-", "rhost-", "rfc3464-", "arf-")
-
-
-def corpus(path: Path) -> Path:
-    """The corpora live beside the checkout; under CI=true they must be there."""
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing (CI needs ../shared beside the checkout)")
-        pytest.skip(f"{path} not present on this machine")
-    return path
 
 
 def human_mail(extra_headers: str = "", subject: str = "Card terminals down in store 7") -> bytes:

@@ -3,7 +3,6 @@ fast; random and mutated bytes give nothing else either."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +13,11 @@ from hypothesis import strategies as st
 
 from core.report import ParseError, Report
 from ingest.email_parse import parse_email
+from tests.conftest import CORPORA
+from tests.conftest import require_shared as corpus
 
 DATA = Path(__file__).parent / "data" / "email"
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 SECONDS_PER_MESSAGE = 1.0
-
-
-def corpus(path: Path) -> Path:
-    """The corpora live beside the checkout; under CI=true they must be there."""
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing (CI needs ../shared beside the checkout)")
-        pytest.skip(f"{path} not present on this machine")
-    return path
 
 
 def files_under(folder: Path) -> Iterator[Path]:

@@ -13,9 +13,9 @@ from core.report import Attachment, Report
 from ingest.email_dates import parse_loose_date
 from ingest.email_forward import find_inline_forward
 from ingest.email_parse import parse_email
+from tests.conftest import EXAMPLES
 
 DATA = Path(__file__).parent / "data" / "email"
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
 CEST = timezone(timedelta(hours=2))
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from core.report import Attachment, ParseError, Report
 from ingest.email_parse import SELECTED_HEADERS, parse_email
+from tests.conftest import EXAMPLES
 
 DATA = Path(__file__).parent / "data" / "email"
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
 ALWAYS_SET = {"forwarded", "html_only", "sentry_email", "has_attachments", "in_reply", "mailer"}
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import email
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -16,19 +15,11 @@ import pytest
 
 from ingest.email_parse import parse_email
 from ingest.email_quotes import split_html_reply, split_reply
+from tests.conftest import CORPORA
+from tests.conftest import require_shared as corpus
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 ERP = CORPORA / "email-reply-parser" / "test" / "emails"
 TALON = CORPORA / "talon" / "tests" / "fixtures"
-
-
-def corpus(path: Path) -> Path:
-    """The corpora live beside the checkout; under CI=true they must be there."""
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing (CI needs ../shared beside the checkout)")
-        pytest.skip(f"{path} not present on this machine")
-    return path
 
 
 def norm(text: str) -> str:

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from core.report import ParseError, Report
 from ingest.sentry import FIELD_KEYS, parse_sentry
+from tests.conftest import SHARED
 
 DATA = Path(__file__).parent / "data" / "sentry"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLE_001 = SHARED / "examples" / "001-checkout-error-single-customer.sentry.json"
 WEBHOOKS = (
     SHARED / "corpora/sentry-docs/docs/organization/integrations/integration-platform/webhooks"

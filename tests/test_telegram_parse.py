@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from core.report import Attachment, ParseError, Report
 from ingest.telegram import FIELD_KEYS, parse_update
+from tests.conftest import SHARED
 
 DATA = Path(__file__).parent / "data" / "telegram"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLES = SHARED / "examples"
 CORPUS = SHARED / "corpora" / "telegram_types" / "res"
 
