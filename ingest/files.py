@@ -35,16 +35,23 @@ def detect_json(payload: dict[str, Any]) -> Source:
     )
 
 
-def load_bytes(raw: bytes, name: str = "") -> Loaded:
+def classify(raw: bytes, name: str = "") -> tuple[Source, dict[str, Any] | None]:
+    """Which source an input file is from; JSON inputs come back parsed."""
     head = raw.lstrip()[:1]
-    if name.lower().endswith(".json") or head in (b"{", b"["):
-        try:
-            payload = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ParseError(f"not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise ParseError(f"JSON is a {type(payload).__name__}, not an object")
-        source = detect_json(payload)
+    if not (name.lower().endswith(".json") or head in (b"{", b"[")):
+        return "email", None
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ParseError(f"JSON is a {type(payload).__name__}, not an object")
+    return detect_json(payload), payload
+
+
+def load_bytes(raw: bytes, name: str = "") -> Loaded:
+    source, payload = classify(raw, name)
+    if payload is not None:
         if source == "telegram":
             report = parse_update(payload)
             why = "" if report else "a Telegram update without message text"

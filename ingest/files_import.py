@@ -8,7 +8,6 @@ memory at a time.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.report import ParseError
-from ingest.files import MAX_FILE, detect_json
+from ingest.files import MAX_FILE, classify
 
 INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
 
@@ -48,15 +47,8 @@ def digest(body: bytes) -> str:
 
 def item_for(body: bytes, origin: str) -> Item:
     """Classify one input's bytes and give it its natural key."""
-    head = body.lstrip()[:1]
-    if origin.lower().endswith(".json") or head in (b"{", b"["):
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise ParseError(f"not JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise ParseError("JSON is not an object")
-        source = detect_json(payload)
+    source, payload = classify(body, origin)
+    if payload is not None:
         if source == "telegram" and isinstance(payload.get("update_id"), int):
             return Item(source, f"update:{payload['update_id']}", body, origin)
         return Item(source, f"sha256:{digest(body)}", body, origin)
