@@ -33,6 +33,15 @@ def test_every_rule_has_a_name_and_a_description() -> None:
     assert all(r.description for r in RULES)
 
 
+# Rules driven by config are tested in test_config.py with a config file.
+CONFIG_RULES = {"custom_rules", "configured_keywords", "key_customer"}
+
+
+def test_every_rule_has_a_realistic_case() -> None:
+    tested = {case[0] for case in CASES} | CONFIG_RULES
+    assert {r.name for r in RULES} <= tested
+
+
 CASES = [
     (
         "outage",
@@ -303,6 +312,44 @@ CASES = [
         "alert_level",
         sentry("p95 latency above 2s", resource="metric_alert", action="warning"),
         {"decision": "not_incident"},
+    ),
+    (
+        "errors",
+        chat("Seeing a lot of timeout errors from the search API in the logs, slow responses too"),
+        {"impact": True},
+    ),
+    (
+        "customers_affected",
+        mail(
+            "Invoices wrong",
+            "Several customers report the PDF invoices show the wrong VAT amount and duplicate lines.",
+        ),
+        {"communicate": True},
+    ),
+    (
+        "key_account",
+        mail(
+            "Globex cannot log in",
+            "Our largest customer Globex cannot log in to the portal since 8:00, urgent.",
+        ),
+        {"types": ["engineering", "customer_success"]},
+    ),
+    (
+        "operations",
+        chat(
+            "Warehouse scanners are down, shipments are stuck at the dock and drivers are waiting"
+        ),
+        {"types": ["engineering", "operational"]},
+    ),
+    (
+        "ongoing",
+        chat("Checkout is failing again, still happening since 9:40"),
+        {"urgent": True},
+    ),
+    (
+        "worth_review",
+        chat("The booking page is down for everyone, 502 on every request"),
+        {"review": True},
     ),
     (
         "alert_reach",

@@ -224,7 +224,6 @@ def operations(ctx: Context) -> Finding | None:
         f"operations disrupted: {ctx.found('operations')}",
         yes=("impact",),
         types=("operational",),
-        weight=0.5,
     )
 
 
