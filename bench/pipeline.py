@@ -101,6 +101,21 @@ _PROCESSED = re.compile(
 )
 
 
+def code_version() -> str:
+    """The commit under test, and whether the working tree differs from it."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
 def log(text: str) -> None:
     """Progress, on stderr, so stdout holds the report alone."""
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -839,7 +854,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="intake-bench-", dir=args.tmp))
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # the table and the progress, in order
-    print(f"intake import benchmark: seed {args.seed}, {args.runs} runs per measure")
+    print(
+        f"intake import benchmark: seed {args.seed}, {args.runs} runs per measure; "
+        f"code {code_version()}"
+    )
     print(
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{cpus} CPUs; SQLite {sqlite3.sqlite_version}; load average at start "
