@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from core.report import Attachment, ParseError, Report
 from ingest.telegram import FIELD_KEYS, parse_update
 from tests.conftest import SHARED
+from tests.json_fuzz import ODD, WRONG, json_like
 
 DATA = Path(__file__).parent / "data" / "telegram"
 EXAMPLES = SHARED / "examples"
@@ -350,26 +350,8 @@ def test_long_first_line_is_cut_for_the_title() -> None:
 # --- whatever JSON arrives: a Report, None or ParseError, nothing else ------------------------
 
 SEEDS = sorted(DATA.glob("*.json"))
-WRONG: list[Any] = [None, True, 0, -1, 2**70, 1e308, float("nan"), "", "x", [], {}, [[]], [None]]
 
-
-def keys_of(node: Any) -> set[str]:
-    if isinstance(node, dict):
-        return set(node).union(*(keys_of(value) for value in node.values()))
-    return set().union(*(keys_of(value) for value in node)) if isinstance(node, list) else set()
-
-
-# Real key names make random objects look like the updates they imitate.
-KEY_NAMES = sorted(set().union(*(keys_of(json.loads(seed.read_bytes())) for seed in SEEDS)))
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(KEY_NAMES) | st.text(max_size=8), inner, max_size=5)
-    ),
-    max_leaves=8,
-)
-ODD = st.sampled_from(WRONG).map(copy.deepcopy)  # fresh lists and dicts for every draw
+JSON = json_like(SEEDS)
 
 
 def check(body: Any) -> None:
