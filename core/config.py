@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import config_alerts, config_email, config_notify, config_telegram, config_web
+from core.config_errors import ConfigError
 from core.triage.verdict import QUESTIONS, SEVERITIES, TYPES
-
-
-class ConfigError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,11 @@ class Config:
     database_url: str = "sqlite:///var/intake.db"
     triage: TriageConfig = field(default_factory=TriageConfig)
     grouping: GroupingConfig = field(default_factory=GroupingConfig)
+    email: config_email.EmailConfig = field(default_factory=config_email.EmailConfig)
+    alerts: config_alerts.AlertsConfig = field(default_factory=config_alerts.AlertsConfig)
+    telegram: config_telegram.TelegramConfig = field(default_factory=config_telegram.TelegramConfig)
+    notify: config_notify.NotifyConfig = field(default_factory=config_notify.NotifyConfig)
+    web: config_web.WebConfig = field(default_factory=config_web.WebConfig)
 
 
 _TRIAGE_KEYS = {
@@ -87,7 +90,10 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
-    unknown = set(data) - {"triage", "grouping", "database"}
+    known = {"triage", "grouping", "database"}
+    for module in _AREAS:
+        known |= module.SECTIONS
+    unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{where}: unknown section or key {sorted(unknown)[0]!r}")
     return Config(
@@ -95,7 +101,16 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         database_url=_database(_table(data, "database", where), where),
         triage=_parse_triage(_table(data, "triage", where), where),
         grouping=_grouping(_table(data, "grouping", where), where),
+        email=config_email.parse(data, where),
+        alerts=config_alerts.parse(data, where),
+        telegram=config_telegram.parse(data, where),
+        notify=config_notify.parse(data, where),
+        web=config_web.parse(data, where),
     )
+
+
+# Each area checks its own sections (one module each, so they grow independently).
+_AREAS = (config_email, config_alerts, config_telegram, config_notify, config_web)
 
 
 def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.postgres_fixture"]
+pytest_plugins = [
+    "tests.postgres_fixture",
+    "tests.dovecot_fixture",
+    "tests.smtp_fixture",
+    "tests.botapi_fixture",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from core import models_alerts, models_email, models_notify, models_telegram  # noqa: F401
 from core.models import Base
 
 connection = context.config.attributes.get("connection")

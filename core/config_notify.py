@@ -1,0 +1,21 @@
+"""Notifications: audiences, channels, SMTP, templates, reminders, digests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.config_errors import ConfigError  # noqa: F401  (raised as the sections grow)
+
+# Top-level TOML keys this module reads; any other unknown key is refused.
+SECTIONS = frozenset({"audience", "smtp", "notify", "templates", "reminders"})
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    pass
+
+
+def parse(data: dict[str, Any], where: str) -> NotifyConfig:
+    """Check this area's sections of the TOML document; errors name file, key and reason."""
+    return NotifyConfig()

@@ -1,0 +1,21 @@
+"""Telegram: the bot token, chats and modes, cards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.config_errors import ConfigError  # noqa: F401  (raised as the sections grow)
+
+# Top-level TOML keys this module reads; any other unknown key is refused.
+SECTIONS = frozenset({"telegram"})
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    pass
+
+
+def parse(data: dict[str, Any], where: str) -> TelegramConfig:
+    """Check this area's sections of the TOML document; errors name file, key and reason."""
+    return TelegramConfig()

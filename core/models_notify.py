@@ -1,0 +1,5 @@
+"""Tables for notifications: outbox, audiences, digests."""
+
+from __future__ import annotations
+
+from core.models import Base  # noqa: F401  (tables of this area subclass Base)

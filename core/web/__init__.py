@@ -1,0 +1,1 @@
+"""The web app: webhooks, REST API, dashboard, health and metrics (one Starlette app)."""

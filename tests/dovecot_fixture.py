@@ -1,0 +1,3 @@
+"""Pytest plugin: Dovecot IMAP server started per test session (issue 4)."""
+
+from __future__ import annotations
