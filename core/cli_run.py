@@ -1,0 +1,74 @@
+"""`intake run`: start the service with whatever is configured (embedded defaults otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from core import run
+from core.cli_common import runtime
+from core.runtime import Runtime
+from core.service import Component
+from core.web.server import WebServer
+
+
+def _web(rt: Runtime) -> list[Component]:
+    web = rt.config.web
+    host = str(getattr(web, "host", "127.0.0.1"))
+    port = int(getattr(web, "port", 8000))
+    return [WebServer(rt, host, port)]
+
+
+# Which components each role hosts; areas add theirs here as they land.
+BUILDERS: dict[str, list[run.Builder]] = {
+    "web": [_web],
+    "worker": [],
+    "poller": [],
+    "scheduler": [],
+}
+
+
+def _roles(only: str | None) -> tuple[str, ...]:
+    if not only:
+        return run.ROLES
+    roles = tuple(r.strip() for r in only.split(",") if r.strip())
+    unknown = [r for r in roles if r not in run.ROLES]
+    if unknown or not roles:
+        raise click.BadParameter(
+            f"unknown role {unknown[0] if unknown else only!r}: use {', '.join(run.ROLES)}",
+            param_hint="--only",
+        )
+    return roles
+
+
+@click.command("run")
+@click.option(
+    "--only",
+    metavar="ROLES",
+    help="Run only these roles (comma-separated: web, worker, poller, scheduler), for scale-out.",
+)
+@click.pass_context
+def run_command(ctx: click.Context, only: str | None) -> None:
+    """Run the service: web app, pipeline and delivery workers, pollers, scheduler."""
+    roles = _roles(only)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "upgraded" is said once below
+    rt = runtime(ctx)
+    click.echo(f"database: {_safe_url(rt)} (schema {rt.migrated[1]})", err=True)
+    host = run.build(rt, roles, BUILDERS)
+    for component in host.components:
+        click.echo(f"starting {component.name}", err=True)
+    try:
+        asyncio.run(run.run_host(host))
+    finally:
+        rt.engine.dispose()
+    click.echo("stopped", err=True)
+
+
+def _safe_url(rt: Runtime) -> str:
+    # Never print a password that may be part of the URL.
+    return rt.engine.url.render_as_string(hide_password=True)
