@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from core import cli_incidents, cli_run, cli_store
+from core import cli_incidents, cli_run, cli_store, cli_web
 from core.cli_common import config_option
 from core.config import Config, ConfigError, load_config
 from core.report import ParseError
@@ -92,6 +92,7 @@ def triage_command(
 main.add_command(cli_store.db_group)
 for _command in (
     cli_run.run_command,
+    cli_web.serve_command,
     cli_store.import_command,
     cli_store.process_command,
     cli_store.reprocess_command,

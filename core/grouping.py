@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from core import incident_writes as writes
@@ -55,6 +55,32 @@ _BY_FINGERPRINT = (
     .order_by(_F.last_seen_at.desc())
     .limit(10)
 )
+
+
+class Contended(Exception):
+    """Another worker is opening an incident for this fingerprint; retry after it commits."""
+
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def _claim_fingerprint(session: Session, fingerprint: str) -> bool:
+    """Become the one transaction that may open an incident for `fingerprint`.
+
+    PostgreSQL workers claim reports with SKIP LOCKED, so two of them can hold
+    reports of the same new fingerprint at once: a transaction-scoped advisory
+    lock makes opening race-free. It is only tried, never waited for (a worker
+    holds its locks until its batch commits, and waiting could deadlock two
+    batches), and the loser raises Contended to leave its message pending.
+    True when the lock was taken now (look again: the holder may have just
+    committed); SQLite serialises writing transactions, so there it is False.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    if not connection.execute(_TRY_LOCK, {"key": f"fingerprint:{fingerprint}"}).scalar():
+        raise Contended(fingerprint)
+    return True
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,15 @@ def place(session: Session, report: Placing, config: GroupingConfig, at: datetim
         finished = target
     if report.decision == "not_incident":
         return None
+    if report.fingerprint and _claim_fingerprint(session, report.fingerprint):
+        # Another worker may have opened it since our lookup and committed.
+        since = at - timedelta(hours=config.window_hours)
+        again, _ = _by_fingerprint(session, report.fingerprint, since)
+        if again is not None and again.status in OPEN_STATUSES:
+            writes.attach_report(
+                session, again.id, report.id, report.fingerprint, ACTOR, again.why, at
+            )
+            return again.id
     status = LIVE if report.decision == "incident" and config.auto_live else TRIAGE
     incident_id = writes.open_incident(
         session,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import grouping
+from core import grouping, resolution
 from core.config import Config
 from core.db import transaction
 from core.models import (
@@ -53,6 +53,7 @@ class Stats:
     quarantined: int = 0
     parked: int = 0
     reports: int = 0
+    deferred: int = 0  # left pending: another worker is opening their incident
     errors: list[str] = field(default_factory=list)
 
 
@@ -118,6 +119,10 @@ def process_raw(
     for candidate in candidates:
         values = report_values(raw.id, candidate, triage(candidate, config.triage), at)
         report_id = connection.execute(_INSERT_REPORT, values).scalar_one()
+        signal = resolution.signal_of(candidate)
+        if signal is not None:  # the source resolving what it reported: no new incident
+            resolution.apply(session, report_id, candidate, signal, config.alerts.resolve, at)
+            continue
         grouping.place(
             session,
             grouping.Placing(
@@ -210,6 +215,10 @@ def _process_one(
     savepoint = session.connection().begin_nested()
     try:
         reports = process_raw(session, raw, parse, config, at)
+    except grouping.Contended:
+        savepoint.rollback()
+        stats.deferred += 1
+        return
     except Exception as exc:  # any stage: park the message, keep the others flowing
         savepoint.rollback()
         status = quarantine(raw, exc, at)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from core.models import RawMessage
 from core.report import ParseError, Report
+from ingest.alertmanager import parse_alert
 from ingest.email_parse import parse_email
+from ingest.events import parse_event
 from ingest.sentry import parse_sentry
 from ingest.telegram import parse_update
 
@@ -20,4 +22,9 @@ def parse_raw(raw: RawMessage) -> list[Report]:
     if raw.source == "telegram":
         update = parse_update(raw.body)
         return [update] if update else []
+    if raw.source == "alertmanager":
+        return [parse_alert(raw.body)]
+    if raw.source == "events":
+        dedup_key = raw.meta.get("dedup_key") if isinstance(raw.meta, dict) else None
+        return [parse_event(raw.body, dedup_key=dedup_key)]
     raise ParseError(f"no parser for source {raw.source!r}")

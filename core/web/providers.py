@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from core.web.app import RouteProvider
 
 
 def all_providers() -> list[RouteProvider]:
     # Imported here so that building the app is the only thing that loads every area.
     providers: list[RouteProvider] = []
+    providers.append(import_module("core.web.webhooks").alert_routes)  # alert intake
     return providers

@@ -1,0 +1,131 @@
+"""Group commit: webhook requests hand their raw messages to one writer thread.
+
+Each request waits until the transaction holding its message has committed
+durably (SQLite synchronous=FULL, PostgreSQL synchronous_commit on), and only
+then answers 2xx. Under load many requests share one commit and one fsync,
+which is what lets a single process take thousands of signed alerts a second
+without weakening "store before acknowledging".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import transaction
+from core.models import PENDING
+from core.store import Stored, store_raw
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A raw message as a route received it, before it is stored."""
+
+    source: str
+    natural_key: str
+    body: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+    status: str = PENDING
+
+
+_Job = tuple[Sequence[Incoming], asyncio.AbstractEventLoop, "asyncio.Future[list[Stored]]"]
+
+
+class RawWriter:
+    """One thread that stores queued raw messages in batches, one durable commit per batch."""
+
+    def __init__(self, factory: sessionmaker[Session], on_stored: Callable[[], None]) -> None:
+        self._factory = factory
+        self._on_stored = on_stored
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    async def store(self, items: Sequence[Incoming]) -> list[Stored]:
+        """Store `items` (all in one transaction) and return once that is committed."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Stored]] = loop.create_future()
+        self._queue.put((items, loop, future))
+        return await future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="raw-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            count = len(first[0])
+            while count < MAX_BATCH:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                jobs.append(job)
+                count += len(job[0])
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            with transaction(self._factory) as session:
+                results = [self._store(session, items) for items, _, _ in jobs]
+        except Exception:
+            if len(jobs) > 1:  # one bad request must not fail the others: retry them alone
+                for job in jobs:
+                    self._commit([job])
+                return
+            log.exception("storing a raw message failed")
+            _, loop, future = jobs[0]
+            loop.call_soon_threadsafe(_fail, future)
+            return
+        self._on_stored()
+        for (_, loop, future), stored in zip(jobs, results, strict=True):
+            loop.call_soon_threadsafe(_succeed, future, stored)
+
+    @staticmethod
+    def _store(session: Session, items: Sequence[Incoming]) -> list[Stored]:
+        return [
+            store_raw(session, i.source, i.natural_key, i.body, i.meta, status=i.status)
+            for i in items
+        ]
+
+
+class StoreFailed(Exception):
+    """The database refused the batch; the client gets 503 and retries."""
+
+
+def _succeed(future: asyncio.Future[list[Stored]], stored: list[Stored]) -> None:
+    if not future.done():  # the request may have been cancelled (client gone)
+        future.set_result(stored)
+
+
+def _fail(future: asyncio.Future[list[Stored]]) -> None:
+    if not future.done():
+        future.set_exception(StoreFailed("the database did not store the message"))

@@ -1,0 +1,139 @@
+"""The pipeline worker: triage and grouping of stored raw messages, after the HTTP response.
+
+It runs `core.pipeline.run_pending` in threads, a batch at a time. A webhook
+that stores something wakes it at once through `WAKEUP` (same process);
+otherwise it looks for due messages every second, which is also how it finds
+work stored by another process (a separate web process on PostgreSQL) and
+quarantined messages whose retry time has come. Several threads or processes
+share the queue safely: the claim is FOR UPDATE SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Config
+from core.pipeline import ParseRaw, Stats, run_pending
+from core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Wakeup:
+    """A doorbell: `ring` after storing input; waiters return at once instead of polling."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._rings = 0
+
+    @property
+    def rings(self) -> int:
+        return self._rings
+
+    def ring(self) -> None:
+        with self._condition:
+            self._rings += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Wait until rung after `seen` was read (True), or `timeout` passes (False)."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._rings != seen, timeout)
+
+
+WAKEUP = Wakeup()  # the web routes of this process ring it after each durable commit
+
+
+@dataclass
+class Totals:
+    """What the worker has done since it started (for logs and tests)."""
+
+    processed: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    parked: int = 0
+    reports: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, stats: Stats) -> None:
+        self.processed += stats.processed
+        self.ignored += stats.ignored
+        self.quarantined += stats.quarantined
+        self.parked += stats.parked
+        self.reports += stats.reports
+        self.errors.extend(stats.errors[-20:])
+        del self.errors[:-100]
+
+
+class PipelineWorker:
+    """A `core.service.Component` running the pipeline in `threads` threads."""
+
+    name = "pipeline"
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        config: Config,
+        parse: ParseRaw,
+        threads: int = 1,
+        batch: int = 50,
+        poll_seconds: float = 1.0,
+        wakeup: Wakeup = WAKEUP,
+    ) -> None:
+        self.factory = factory
+        self.config = config
+        self.parse = parse
+        self.threads = threads
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.wakeup = wakeup
+        self.totals = Totals()
+        self._totals_lock = threading.Lock()
+
+    @classmethod
+    def from_runtime(cls, rt: Runtime, threads: int = 1) -> PipelineWorker:
+        from ingest.raw import parse_raw  # the wiring is where core meets ingest
+
+        return cls(rt.work, rt.config, parse_raw, threads=threads)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        halt = threading.Event()
+        loops: asyncio.Future[Any] = asyncio.gather(
+            *(asyncio.to_thread(self._loop, halt) for _ in range(self.threads))
+        )
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({loops, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.set()
+            self.wakeup.ring()
+            stopping.cancel()
+            await loops  # each thread finishes the batch it is in: no transaction half done
+
+    def _loop(self, halt: threading.Event) -> None:
+        while not halt.is_set():
+            seen = self.wakeup.rings
+            try:
+                stats = run_pending(
+                    self.factory, self.parse, self.config, limit=self.batch, batch=self.batch
+                )
+            except Exception:  # the database went away: wait, and the next round retries
+                log.exception("pipeline round failed")
+                halt.wait(self.poll_seconds)
+                continue
+            with self._totals_lock:
+                self.totals.add(stats)
+            done = stats.processed + stats.ignored + stats.quarantined + stats.parked
+            if done >= self.batch:
+                continue  # more may be waiting
+            if stats.deferred:
+                time.sleep(0.005)  # another worker holds those fingerprints; it commits soon
+                continue
+            self.wakeup.wait(seen, self.poll_seconds)  # returns at once if rung meanwhile
