@@ -11,4 +11,7 @@ def all_providers() -> list[RouteProvider]:
     # Imported here so that building the app is the only thing that loads every area.
     providers: list[RouteProvider] = []
     providers.append(import_module("core.web.webhooks").alert_routes)  # alert intake
+    providers.append(import_module("core.web.health").health_routes)  # /healthz /readyz /metrics
+    providers.append(import_module("core.web.api").api_routes)  # REST API under /api/v1
+    providers.append(import_module("core.web.dashboard").dashboard_routes)  # pages, login
     return providers
