@@ -44,7 +44,7 @@ _SET_REPORT_INCIDENT = (
     .values(incident_id=bindparam("incident"))
 )
 _FP_KEY = (_FINGERPRINTS.c.incident_id == bindparam("incident")) & (
-    _FINGERPRINTS.c.fingerprint == bindparam("fingerprint")
+    _FINGERPRINTS.c.fingerprint == bindparam("fp")
 )
 _FP_SEEN = select(_FINGERPRINTS.c.last_seen_at).where(_FP_KEY)
 _FP_INSERT = insert(_FINGERPRINTS)
@@ -143,7 +143,7 @@ def remember_fingerprint(
     session: Session, incident_id: int, fingerprint: str, at: datetime
 ) -> None:
     connection = session.connection()
-    key = {"incident": incident_id, "fingerprint": fingerprint}
+    key = {"incident": incident_id, "fp": fingerprint}  # not "fingerprint": UPDATE reserves it
     seen = connection.execute(_FP_SEEN, key).scalar()
     if seen is None:
         row = {"incident_id": incident_id, "fingerprint": fingerprint, "last_seen_at": at}
