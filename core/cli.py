@@ -8,13 +8,15 @@ from pathlib import Path
 
 import click
 
-from core import cli_incidents, cli_run, cli_store, cli_web
+from core import cli_incidents, cli_notify, cli_run, cli_store, cli_web
 from core.cli_common import config_option
+from core.cli_mailbox import mailbox_group
 from core.config import Config, ConfigError, load_config
 from core.report import ParseError
 from core.runtime import config_path as resolve_config_path
 from core.triage.engine import triage
 from core.triage.explain import explain, verdict_json
+from core.web.auth_cli import web_group
 from ingest.files import load_path
 
 INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
@@ -98,7 +100,10 @@ for _command in (
     cli_store.reprocess_command,
     cli_store.retriage_command,
     cli_store.reports_command,
+    mailbox_group,
+    web_group,
     *cli_incidents.COMMANDS,
+    *cli_notify.COMMANDS,
 ):
     main.add_command(_command)
 

@@ -51,6 +51,10 @@ _FP_INSERT = insert(_FINGERPRINTS)
 _FP_TOUCH = (
     update(_FINGERPRINTS).where(_FP_KEY).values(last_seen_at=bindparam("at"), resolved=False)
 )
+# Sessions may carry a hook (session.info[EVENT_HOOK]) that sees every timeline
+# event, e.g. the notification outbox; core calls it without knowing who listens.
+EVENT_HOOK = "intake.on_event"
+
 _STATE = select(_INCIDENTS.c.status, _INCIDENTS.c.merged_into_id).where(
     _INCIDENTS.c.id == bindparam("incident")
 )
@@ -79,6 +83,9 @@ def record_event(
         },
     )
     connection.execute(_TOUCH_INCIDENT, {"incident": incident_id, "at": at})
+    hook = session.info.get(EVENT_HOOK)
+    if hook is not None:
+        hook(session, incident_id, kind, actor, reason, at, data)
 
 
 def open_incident(

@@ -1,0 +1,267 @@
+"""Digests: where things stand for one audience, built from the database and sent once per period.
+
+A period runs from one scheduled time of the audience's cron (in its time
+zone) to the next. Sending claims the row (audience, period start) in
+`digest_runs` and queues the outbox rows in the same transaction; a second
+scheduler (another process, or a restart catching up) fails to claim it and
+sends nothing.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.config_notify import Audience
+from core.db import transaction
+from core.models import OPEN_STATUSES, TRIAGE, Incident, StoredReport, TimelineEvent, now
+from core.models_notify import DigestRun, OutboxMessage
+from core.outbox import INSERT_OUTBOX, base_url, rows_for
+from core.runtime import Runtime
+from core.triage.verdict import SEVERITIES
+from notify.render import Renderer
+from notify.samples import template_context
+
+_QUADRANTS = ("incident_response", "hotfix", "normal_work", "backlog")
+_LOOKBACK = (timedelta(hours=2), timedelta(days=2), timedelta(days=40), timedelta(days=400))
+
+
+def trigger(audience: Audience) -> CronTrigger:
+    assert audience.digest is not None
+    zone = zoneinfo.ZoneInfo(audience.digest.timezone)
+    return CronTrigger.from_crontab(audience.digest.cron, timezone=zone)
+
+
+def fire_times(audience: Audience, start: datetime, end: datetime) -> list[datetime]:
+    """Scheduled times in [start, end), as aware datetimes in the audience's zone."""
+    cron = trigger(audience)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    moment = start
+    while True:
+        fire = cron.get_next_fire_time(previous, moment)
+        if fire is None or fire >= end:
+            return times
+        times.append(fire)
+        previous, moment = fire, fire + timedelta(microseconds=1)
+
+
+def latest_fire(audience: Audience, at: datetime) -> datetime | None:
+    """The last scheduled time at or before `at`."""
+    for span in _LOOKBACK:
+        times = fire_times(audience, at - span, at + timedelta(microseconds=1))
+        if times:
+            return times[-1]
+    return None
+
+
+def period_for(audience: Audience, fire: datetime) -> tuple[datetime, datetime]:
+    """(start, end) of the period a digest sent at `fire` covers: since the previous fire."""
+    start = latest_fire(audience, fire - timedelta(microseconds=1))
+    return (start or fire - timedelta(days=1)), fire
+
+
+def build(
+    session: Session, audience: Audience, start: datetime, end: datetime, base: str
+) -> dict[str, Any]:
+    """The digest's content for the period, as plain JSON values."""
+    zone = zoneinfo.ZoneInfo(audience.digest.timezone if audience.digest else "UTC")
+    options = audience.digest
+    top_n = options.top_sources if options else 5
+    incidents = session.execute(
+        select(
+            Incident.id,
+            Incident.title,
+            Incident.status,
+            Incident.severity,
+            Incident.types,
+            Incident.opened_at,
+            Incident.resolved_at,
+        ).where(
+            (Incident.status.in_(OPEN_STATUSES))
+            | ((Incident.opened_at > start) & (Incident.opened_at <= end))
+            | ((Incident.resolved_at > start) & (Incident.resolved_at <= end))
+        )
+    ).all()
+    ids = [row.id for row in incidents]
+    sources: dict[int, set[str]] = {}
+    if audience.sources and ids:
+        for incident_id, source in session.execute(
+            select(StoredReport.incident_id, StoredReport.source)
+            .where(StoredReport.incident_id.is_not(None))
+            .distinct()
+        ):
+            sources.setdefault(int(incident_id or 0), set()).add(source)
+    last_updates = _last_updates(session)
+    items: list[dict[str, Any]] = []
+    for row in incidents:
+        if not audience.wants(row.severity, list(row.types), sorted(sources.get(row.id, ()))):
+            continue
+        ref = f"INC-{row.id}"
+        items.append(
+            {
+                "ref": ref,
+                "title": row.title,
+                "status": row.status,
+                "severity": row.severity,
+                "age_seconds": int((end - row.opened_at).total_seconds()),
+                "last_update": last_updates.get(row.id, ""),
+                "url": f"{base}/incidents/{ref}",
+                "opened_at": row.opened_at,
+                "resolved_at": row.resolved_at,
+            }
+        )
+    open_items = [i for i in items if i["status"] in OPEN_STATUSES]
+    by_severity: list[dict[str, Any]] = [
+        {
+            "severity": severity,
+            "incidents": sorted(
+                (i for i in open_items if i["severity"] == severity),
+                key=lambda i: -i["age_seconds"],
+            ),
+        }
+        for severity in SEVERITIES
+    ]
+    quadrants = dict.fromkeys(_QUADRANTS, 0)
+    source_counts: Counter[str] = Counter()
+    for quadrant, source, count in session.execute(
+        select(StoredReport.quadrant, StoredReport.source, func.count())
+        .where(StoredReport.created_at > start, StoredReport.created_at <= end)
+        .group_by(StoredReport.quadrant, StoredReport.source)
+    ):
+        if quadrant in quadrants:
+            quadrants[quadrant] += count
+        source_counts[source] += count
+    include_resolved = options.include_resolved if options else True
+    return {
+        "audience": audience.name,
+        "timezone": str(zone),
+        "period_start": start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "period_end": end.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "new": [_plain(i) for i in items if start < i["opened_at"] <= end],
+        "open_by_severity": [
+            {"severity": g["severity"], "incidents": [_plain(i) for i in g["incidents"]]}
+            for g in by_severity
+            if g["incidents"]
+        ],
+        "open_count": len(open_items),
+        "resolved": [
+            _plain(i)
+            for i in items
+            if include_resolved and i["resolved_at"] is not None and start < i["resolved_at"] <= end
+        ],
+        "triage": [_plain(i) for i in open_items if i["status"] == TRIAGE],
+        "quadrants": quadrants,
+        "quadrant_max": max(quadrants.values()),
+        "reports": sum(quadrants.values()),
+        "top_sources": [{"source": s, "count": c} for s, c in source_counts.most_common(top_n)],
+        "url": f"{base}/incidents",
+    }
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("opened_at", "resolved_at")}
+
+
+def _last_updates(session: Session) -> dict[int, str]:
+    latest = (
+        select(func.max(TimelineEvent.id))
+        .where(TimelineEvent.kind == "update_posted")
+        .group_by(TimelineEvent.incident_id)
+    )
+    rows = session.execute(
+        select(TimelineEvent.incident_id, TimelineEvent.reason).where(TimelineEvent.id.in_(latest))
+    )
+    return {incident_id: reason[:300] for incident_id, reason in rows}
+
+
+def _context(digest: dict[str, Any]) -> dict[str, Any]:
+    return {"digest": digest}
+
+
+def render_text(renderer: Renderer, digest: dict[str, Any]) -> str:
+    rendered = renderer.message("email", "digest", template_context("digest", "", _context(digest)))
+    return f"Subject: {rendered.subject}\n\n{rendered.text}"
+
+
+def dry_run(rt: Runtime, audience: Audience, at: datetime | None = None) -> str:
+    """The digest as it would be sent now, for the period since the last scheduled time."""
+    at = at or now()
+    start = (latest_fire(audience, at) if audience.digest else None) or at - timedelta(days=1)
+    with rt.factory() as session:
+        digest = build(session, audience, start, at, base_url(rt.config))
+    return render_text(Renderer(rt.config.notify.templates_folder), digest)
+
+
+def claim_and_queue(
+    rt: Runtime,
+    audience: Audience,
+    start: datetime,
+    end: datetime,
+    claimed_by: str = "",
+) -> int | None:
+    """Claim (audience, period start) and queue the digest; None if it was already claimed."""
+    try:
+        with transaction(rt.factory) as session:
+            session.add(
+                DigestRun(
+                    audience=audience.name,
+                    period_start=start,
+                    claimed_at=now(),
+                    claimed_by=claimed_by,
+                )
+            )
+            session.flush()  # the unique row: a second claimer fails here, before any work
+            digest = build(session, audience, start, end, base_url(rt.config))
+            rows = rows_for(audience, "digest", None, _context(digest), now())
+            if rows:
+                session.connection().execute(INSERT_OUTBOX, rows)
+            return len(rows)
+    except IntegrityError:
+        return None
+
+
+def send_now(rt: Runtime, audience: Audience) -> int:
+    """`intake digest NAME --send`: a digest for the period up to now, outside the schedule."""
+    at = now()
+    start = (latest_fire(audience, at) if audience.digest else None) or at - timedelta(days=1)
+    with rt.factory() as session:
+        digest = build(session, audience, start, at, base_url(rt.config))
+        rows = rows_for(audience, "digest", None, _context(digest), at)
+    with transaction(rt.factory) as session:
+        if rows:
+            session.connection().execute(INSERT_OUTBOX, rows)
+    return len(rows)
+
+
+def run_due(rt: Runtime, audience: Audience, at: datetime, claimed_by: str = "") -> int | None:
+    """Send the digest of the latest scheduled time if it is within the grace period.
+
+    Called on every scheduled time and once at start: a digest missed while the
+    service was down goes out once, late; one older than the grace period is skipped.
+    """
+    if audience.digest is None:
+        return None
+    fire = latest_fire(audience, at)
+    if fire is None or at - fire > timedelta(minutes=audience.digest.grace_minutes):
+        return None
+    start, end = period_for(audience, fire)
+    return claim_and_queue(rt, audience, start.astimezone(UTC), end.astimezone(UTC), claimed_by)
+
+
+def outbox_digest_rows(rt: Runtime, audience: str) -> list[OutboxMessage]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.kind == "digest", OutboxMessage.audience == audience)
+                .order_by(OutboxMessage.id)
+            )
+        )
