@@ -61,6 +61,11 @@ def _decode(value: Any) -> Any:
         return value
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up mid long poll (the bot stopping) is normal
+
+
 class BotApiServer:
     def __init__(self, token: str = TOKEN, bot_user: dict[str, Any] | None = None) -> None:
         self.token = token
@@ -74,10 +79,10 @@ class BotApiServer:
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
-        self._next_update = itertools.count(1)
+        self._last_update = 0
         self._next_message = itertools.count(1000)
         self._cond = threading.Condition()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._http = _QuietServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
@@ -103,8 +108,9 @@ class BotApiServer:
 
     def push_update(self, update: dict[str, Any]) -> int:
         with self._cond:
-            if "update_id" not in update:
-                update = {"update_id": next(self._next_update), **update}
+            if "update_id" not in update:  # numbered after every update seen so far
+                update = {"update_id": self._last_update + 1, **update}
+            self._last_update = max(self._last_update, int(update["update_id"]))
             self._updates.append(update)
             self._cond.notify_all()
             return int(update["update_id"])
