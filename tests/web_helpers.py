@@ -72,10 +72,12 @@ def app_for(rt: Runtime) -> Starlette:
     return create_app(rt, [health_routes, api_routes, dashboard_routes])
 
 
-def client(app: Starlette, **kwargs: object) -> httpx.AsyncClient:
+def client(
+    app: Starlette, base_url: str = "http://127.0.0.1", **kwargs: object
+) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
-        base_url="http://127.0.0.1",
+        base_url=base_url,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -181,9 +181,8 @@ class Api:
 
 
 def _ref(request: Request) -> str:
-    ref = str(request.path_params["ref"])
     try:
-        return f"INC-{lifecycle.parse_ref(ref)}"
+        return q.checked_ref(str(request.path_params["ref"]))
     except LifecycleError as exc:
         raise ApiError(404, str(exc)) from None
 
@@ -241,6 +240,8 @@ def declare(s: Session, r: Request, b: dict[str, Any], actor: str) -> tuple[int,
     report_id = b.get("report_id")
     if report_id is not None and (isinstance(report_id, bool) or not isinstance(report_id, int)):
         raise ApiError(422, "'report_id' must be a whole number")
+    if report_id is not None:
+        q.checked_id(report_id, "report")
     severity = _string(b, "severity") or None
     incident = lifecycle.declare(
         s,
@@ -264,7 +265,8 @@ def _transition(operation: str) -> Work:
             lifecycle.resolve(s, ref, actor, _string(b, "reason"))
         elif operation == "merge":
             into = _string(b, "into", required=True)
-            lifecycle.merge(s, ref, into, actor, _string(b, "reason"))
+            target = lifecycle.merge(s, ref, q.checked_ref(into), actor, _string(b, "reason"))
+            return 200, _incident(s, target.ref)  # where the reports are now
         elif operation == "severity":
             severity = _string(b, "severity", required=True)
             lifecycle.set_severity(s, ref, severity, actor, _string(b, "reason"))
@@ -284,7 +286,7 @@ def list_reports(s: Session, r: Request, b: dict[str, Any], actor: str) -> tuple
 
 
 def _report(s: Session, r: Request) -> StoredReport:
-    report = s.get(StoredReport, r.path_params["report_id"])
+    report = s.get(StoredReport, q.checked_id(r.path_params["report_id"], "report"))
     if report is None:
         raise ApiError(404, f"report {r.path_params['report_id']} does not exist")
     return report

@@ -132,7 +132,7 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
             "Decline an incident in triage", {"reason": _REASON}, ["reason"]
         ),
         "/api/v1/incidents/{ref}/merge": _transition(
-            "Merge this incident into another",
+            "Merge this incident into another (answers with the one merged into)",
             {"into": {"type": "string", "description": "INC-<n>"}, "reason": _REASON},
             ["into"],
         ),

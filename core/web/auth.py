@@ -15,7 +15,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -74,9 +74,10 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
-def check_bind(config: WebConfig) -> Auth:
-    """What the server start calls: the auth to use, or WebStartRefused saying what is missing."""
-    return load_auth(config)
+def check_bind(config: WebConfig, host: str | None = None) -> Auth:
+    """What the server start calls (with the address it really binds, if it differs from
+    config): the auth to use, or WebStartRefused saying what is missing."""
+    return load_auth(config if host is None else replace(config, host=host))
 
 
 def load_auth(config: WebConfig) -> Auth:
@@ -175,10 +176,23 @@ def session_middleware(auth: Auth) -> list[Middleware]:
     ]
 
 
+def from_loopback(request: Request) -> bool:
+    """Did the request come from this machine? Open mode answers nobody else, even when a
+    server was started on another address than the config says."""
+    client = request.client
+    return client is not None and is_loopback(client.host)
+
+
+OPEN_REFUSED = (
+    "this intake runs without a login and answers only on loopback; "
+    "configure [web] users to serve other machines"
+)
+
+
 def person(request: Request, auth: Auth) -> str | None:
     """The logged-in person's actor name, or None."""
     if auth.open:
-        return "web:local"
+        return "web:local" if from_loopback(request) else None
     name = request.session.get("user")
     return f"web:{name}" if isinstance(name, str) and name in auth.users else None
 
@@ -214,6 +228,8 @@ def login_required(auth: Auth, handler: Handler) -> Callable[[Request], Awaitabl
     """GET pages: send a stranger to the login page; POSTs also need the CSRF token."""
 
     async def endpoint(request: Request) -> Response:
+        if auth.open and not from_loopback(request):
+            return PlainTextResponse(OPEN_REFUSED, status_code=403)
         actor = person(request, auth)
         if request.method == "POST":
             if actor is None:
@@ -239,6 +255,6 @@ def bearer_actor(request: Request, auth: Auth) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         name = auth.token_name(token.strip())
         return f"api:{name}" if name else None
-    if auth.open and not auth.tokens:
+    if auth.open and not auth.tokens and from_loopback(request):
         return "api:local"
     return None

@@ -22,6 +22,7 @@ from core.lifecycle import LifecycleError
 from core.runtime import Runtime
 from core.web import dashboard_notify as notify_view
 from core.web.auth import safe_next
+from core.web.dashboard_queries import checked_id, checked_ref
 
 if TYPE_CHECKING:
     from core.web.dashboard import Dashboard
@@ -50,7 +51,7 @@ def _merge(s: Session, p: dict[str, Any], form: FormData, actor: str) -> str:
     into = _text(form, "into")
     if not into:
         raise LifecycleError("merging needs the incident to merge into (INC-<n>)")
-    target = lifecycle.merge(s, p["ref"], into, actor, _text(form, "reason"))
+    target = lifecycle.merge(s, p["ref"], checked_ref(into), actor, _text(form, "reason"))
     return f"INC-{lifecycle.parse_ref(p['ref'])} merged into {target.ref}"
 
 
@@ -84,7 +85,7 @@ def _declare(s: Session, p: dict[str, Any], form: FormData, actor: str) -> str:
         s,
         actor,
         title=_text(form, "title") or None,
-        report_id=int(report) if report else None,
+        report_id=checked_id(int(report), "report") if report else None,
         reason=_text(form, "reason"),
         severity=_text(form, "severity") or None,
     )
@@ -121,17 +122,17 @@ _BACK: dict[str, Callable[[dict[str, Any], Any], str]] = {
     "declared": lambda p, r: f"/incidents/{r}" if r else "/triage",
 }
 _ACTIONS: list[tuple[str, Operation, str]] = [
-    ("/incidents/{ref}/accept", _accept, "incident"),
-    ("/incidents/{ref}/decline", _decline, "incident"),
-    ("/incidents/{ref}/merge", _merge, "incident"),
-    ("/incidents/{ref}/severity", _severity, "incident"),
-    ("/incidents/{ref}/update", _update, "incident"),
-    ("/incidents/{ref}/resolve", _resolve, "incident"),
-    ("/incidents/{ref}/close", _close, "incident"),
+    ("/incidents/{ref:ref}/accept", _accept, "incident"),
+    ("/incidents/{ref:ref}/decline", _decline, "incident"),
+    ("/incidents/{ref:ref}/merge", _merge, "incident"),
+    ("/incidents/{ref:ref}/severity", _severity, "incident"),
+    ("/incidents/{ref:ref}/update", _update, "incident"),
+    ("/incidents/{ref:ref}/resolve", _resolve, "incident"),
+    ("/incidents/{ref:ref}/close", _close, "incident"),
     ("/declare", _declare, "declared"),
-    ("/reports/{report_id:int}/override", _override, "report"),
-    ("/raw/{raw_id:int}/reprocess", _reprocess, "quarantine"),
-    ("/outbox/{message_id:int}/resend", _resend, "outbox"),
+    ("/reports/{report_id:rowid}/override", _override, "report"),
+    ("/raw/{raw_id:rowid}/reprocess", _reprocess, "quarantine"),
+    ("/outbox/{message_id:rowid}/resend", _resend, "outbox"),
 ]
 
 

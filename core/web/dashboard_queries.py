@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
+from starlette.convertors import Convertor, register_url_convertor
 
+from core.lifecycle import LifecycleError
 from core.models import (
     PARKED,
     QUARANTINED,
@@ -28,6 +30,49 @@ SOURCES = ("email", "sentry", "alertmanager", "events", "telegram")
 DECISIONS = ("incident", "not_incident", "needs_review")
 QUADRANTS = ("incident_response", "hotfix", "normal_work", "backlog")
 _REF = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
+MAX_ID = 2**31 - 1  # the integer columns' range on PostgreSQL; larger numbers name nothing
+
+
+class RowIdConvertor(Convertor[int]):
+    """A row number in a path: at most 9 digits, so it always fits the id columns."""
+
+    regex = "[0-9]{1,9}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+class RefConvertor(Convertor[str]):
+    """INC-<n> (or n) in a path, bounded like RowIdConvertor."""
+
+    regex = "(?:[Ii][Nn][Cc]-)?[0-9]{1,9}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("rowid", RowIdConvertor())
+register_url_convertor("ref", RefConvertor())
+
+
+def checked_ref(text: str) -> str:
+    """An incident reference typed by a person, refused before it reaches the database."""
+    match = _REF.match(text)
+    if not match or int(match.group(1)) > MAX_ID:
+        raise LifecycleError(f"{text.strip()[:40]!r} is not an incident reference (INC-<n>)")
+    return f"INC-{int(match.group(1))}"
+
+
+def checked_id(value: int, what: str) -> int:
+    if value < 0 or value > MAX_ID:
+        raise LifecycleError(f"{what} {value} does not exist")
+    return value
 
 
 def _pick(value: str | None, allowed: tuple[str, ...]) -> str:
@@ -129,7 +174,7 @@ def incident_query(f: IncidentFilter) -> Select[Any]:
                 func.lower(StoredReport.title).like(pattern, escape="\\"),
             ),
         ]
-        if ref:
+        if ref and int(ref.group(1)) <= MAX_ID:
             matches.append(Incident.id == int(ref.group(1)))
         query = query.where(or_(*matches))
     return query.order_by(Incident.id.desc())
