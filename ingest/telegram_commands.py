@@ -73,10 +73,8 @@ def _incident(
     incident = lifecycle.declare(
         session, actor, report_id=report_id, reason=f"declared by {handle}"
     )
-    if values["decision"] != "incident":
-        lifecycle.override(
-            session, report_id, "decision", "incident", actor, "declared with /incident"
-        )
+    # Recorded even when triage agreed: the decision is now the person's.
+    lifecycle.override(session, report_id, "decision", "incident", actor, "declared with /incident")
     raw.status, raw.processed_at = PROCESSED, at
     return (
         f"🚨 <b>{incident.ref}</b> declared by {escape(handle)}: {escape(incident.title)}\n"
@@ -151,8 +149,8 @@ def run_command(
     A refused operation (bad arguments, unknown ref, a move the lifecycle does
     not allow) rolls back only what the command did, never the stored update.
     """
-    if command not in _RUN:
-        return f"Unknown command /{escape(command)}. Try /help."
+    if command not in _RUN:  # "?": the filter passes the unknown name as the arguments
+        return f"Unknown command /{escape(args if command == '?' else command)}. Try /help."
     savepoint = session.begin_nested()
     try:
         answer = _RUN[command](session, args, actor, raw, update, config)

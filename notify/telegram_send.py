@@ -138,6 +138,10 @@ class ChatRateLimiter:
         text = str(chat_id)
         return text.startswith(("-", "@"))
 
+    def reset(self) -> None:
+        self._sent.clear()
+        self._locks.clear()
+
     async def acquire(self, chat_id: int | str) -> None:
         if not self.is_group(chat_id):
             return

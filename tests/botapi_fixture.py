@@ -303,6 +303,9 @@ class BotApiServer:
 
 @pytest.fixture
 def botapi() -> Iterator[BotApiServer]:
+    from notify.telegram_send import LIMITER
+
+    LIMITER.reset()  # a fresh Telegram: no messages sent to any chat yet
     server = BotApiServer().start()
     try:
         yield server

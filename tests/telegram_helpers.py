@@ -181,3 +181,26 @@ def raws(rt: Runtime) -> list[RawMessage]:
 
 def texts(server: BotApiServer) -> Iterator[str]:
     return (str(sent["text"]) for sent in list(server.sent))
+
+
+async def step(bot: TelegramBot, server: BotApiServer, *updates: dict[str, Any]) -> None:
+    """Push updates, take them in (one poll at a time), run the pipeline, send everything queued."""
+    await bot.start()
+    last = 0
+    for update in updates:
+        last = server.push_update(update)
+    while (bot.offset or 0) <= last:
+        await bot.poll_once()
+    await bot.process_pending()
+    await bot.drain(10)
+
+
+def steps(bot: TelegramBot, server: BotApiServer, *batches: list[dict[str, Any]]) -> None:
+    """Each batch taken in and answered before the next is pushed, in one event loop."""
+
+    async def scenario() -> None:
+        for batch in batches:
+            await step(bot, server, *batch)
+        await bot.bot.shutdown()
+
+    run(scenario())
