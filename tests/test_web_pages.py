@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import lifecycle
 from core.models import Incident, RawMessage, StoredReport, TimelineEvent
+from core.models_notify import OutboxMessage
 from tests.helpers import tx
 from tests.web_helpers import (
     XSS_MARK,
@@ -296,3 +297,54 @@ async def test_grid_counts_reports_per_quadrant(seeded) -> None:  # type: ignore
     for name in ("incident_response", "hotfix", "normal_work", "backlog"):
         assert f'data-quadrant="{name}" data-count="{quadrants.count(name)}"' in page
     assert quadrants.count("incident_response") > 0
+
+
+AUDIENCES = """
+[[audience]]
+name = "leads"
+emails = ["lead@ourco.example"]
+events = ["declared", "update_posted", "resolved"]
+"""
+
+
+async def test_notifications_outbox_dead_letters_and_digest_preview(
+    db_url: str, tmp_path: Path
+) -> None:
+    rt = runtime(db_url, tmp_path, toml=AUDIENCES)
+    async with client(app_for(rt)) as c:
+        page = await c.get("/incidents")
+        made = await c.post(
+            "/declare",
+            data={"csrf": csrf_of(page.text), "title": "Payments down", "severity": "SEV1"},
+        )
+        where = made.headers["location"]
+        page = await c.get(where)
+        await c.post(
+            f"{where}/update", data={"csrf": csrf_of(page.text), "text": "Card processor engaged"}
+        )
+        page = (await c.get(where)).text
+        rows = re.findall(
+            r'<tr class="outbox-row state-(\w+)"><td>([\w ]+)</td><td>leads</td>', page
+        )
+        assert rows == [("pending", "declared"), ("pending", "update posted")]
+        assert "email · lead@ourco.example" in page
+        with tx(rt) as session:  # delivery gave up on the first one
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.kind == "declared")
+                .values(state="dead", attempts=8, last_error="550 mailbox unavailable")
+            )
+        outbox = (await c.get("/outbox")).text
+        assert "Dead letters (1)" in outbox and "550 mailbox unavailable" in outbox
+        dead_id = re.search(r'action="/outbox/(\d+)/resend"', outbox)
+        assert dead_id
+        done = await c.post(f"/outbox/{dead_id.group(1)}/resend", data={"csrf": csrf_of(outbox)})
+        assert "queued again" in (await c.get(done.headers["location"])).text
+        with rt.factory() as session:
+            row = session.get(OutboxMessage, int(dead_id.group(1)))
+            assert row is not None and (row.state, row.attempts) == ("pending", 0)
+        digests = (await c.get("/digests")).text
+        assert "<option >leads</option>" in digests or ">leads</option>" in digests
+        preview = (await c.get("/digests?audience=leads")).text
+        assert 'id="digest-preview"' in preview and "Payments down" in preview
+        assert "no audience called" in (await c.get("/digests?audience=nobody")).text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-from core.config import Config
+from core.config import Config, parse_config
 from core.config_web import WebConfig, WebUser
 from core.pipeline import run_pending
 from core.runtime import Runtime
@@ -62,10 +63,12 @@ def web_config(
     )
 
 
-def runtime(db_url: str, tmp_path: Path, web: WebConfig | None = None) -> Runtime:
+def runtime(db_url: str, tmp_path: Path, web: WebConfig | None = None, toml: str = "") -> Runtime:
+    """A migrated database and a config: `web`, plus any other sections written as TOML."""
     web = web or web_config()
     web = replace(web, generated_secret_file=tmp_path / "web-secret")
-    return open_db(db_url, Config(database_url=db_url, web=web))
+    config = parse_config(tomllib.loads(toml)) if toml else Config()
+    return open_db(db_url, replace(config, database_url=db_url, web=web))
 
 
 def app_for(rt: Runtime) -> Starlette:

@@ -22,6 +22,7 @@ from core import lifecycle
 from core.db import transaction
 from core.lifecycle import LifecycleError
 from core.models import Incident, StoredReport
+from core.outbox import install_runtime
 from core.runtime import Runtime
 from core.web import dashboard_queries as q
 from core.web.api_openapi import openapi_document
@@ -311,6 +312,7 @@ def override(s: Session, r: Request, b: dict[str, Any], actor: str) -> tuple[int
 
 def api_routes(rt: Runtime) -> list[BaseRoute]:
     api = Api(rt, load_auth(rt.config.web))
+    install_runtime(rt)  # changes made here write their notifications in the same transaction
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document(rt.config.web.base_url))

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from core import lifecycle
 from core.models import RawMessage, StoredReport, now
+from core.outbox import install_runtime
 from core.runtime import Runtime
 from core.triage.verdict import QUESTIONS, SEVERITIES, TYPES
 from core.web import dashboard_notify as notify_view
@@ -249,6 +250,7 @@ def dashboard_routes(rt: Runtime) -> list[BaseRoute]:
     from core.web.dashboard_actions import action_routes
 
     auth = load_auth(rt.config.web)
+    install_runtime(rt)  # actions here write their notifications in the same transaction
     board = Dashboard(rt, auth)
     middleware = session_middleware(auth)
 

@@ -29,8 +29,9 @@ from starlette.routing import BaseRoute, Route
 
 from core.migrate import current_revision, head_revision
 from core.models import PARKED, PENDING, PROCESSED, QUARANTINED, Incident, RawMessage, StoredReport
+from core.models_notify import DEAD, OutboxMessage
+from core.models_notify import PENDING as OUTBOX_PENDING
 from core.runtime import Runtime
-from core.web import dashboard_notify
 from core.web.auth import bearer_actor, load_auth
 
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 7200.0)
@@ -84,12 +85,12 @@ class DatabaseCollector(Collector):
 
             depth = GaugeMetricFamily("intake_queue_depth", "Work waiting", labels=["queue"])
             depth.add_metric(["pending_raw"], statuses.get(PENDING, 0))
-            outbox = dashboard_notify.outbox_table(session)
-            if outbox is not None:
-                pending = session.scalar(
-                    select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
-                )
-                depth.add_metric(["outbox_pending"], pending or 0)
+            outbox = dict(
+                session.execute(
+                    select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+                ).all()
+            )
+            depth.add_metric(["outbox_pending"], outbox.get(OUTBOX_PENDING, 0))
             yield depth
 
             incidents = GaugeMetricFamily(
@@ -101,26 +102,22 @@ class DatabaseCollector(Collector):
                 incidents.add_metric([status], count)
             yield incidents
 
-            if outbox is not None:
-                yield from self._delivery(session, outbox)
+            yield from self._delivery(session, outbox.get(DEAD, 0))
 
             yield self._latency(session)
 
-    def _delivery(self, session: Any, outbox: Any) -> Iterator[Metric]:
-        if "attempts" in outbox.c:
-            attempts = session.scalar(select(func.coalesce(func.sum(outbox.c.attempts), 0)))
-            family = CounterMetricFamily("intake_delivery_attempts", "Delivery attempts made")
-            family.add_metric([], attempts or 0)
-            yield family
-        failed = session.scalar(
-            select(func.count())
-            .select_from(outbox)
-            .where(outbox.c.status.in_(dashboard_notify.DEAD_STATES))
-        )
+    def _delivery(self, session: Any, dead: int) -> Iterator[Metric]:
+        # Attempts are counted on the rows; a re-send starts a row's count again.
+        attempts = session.scalar(select(func.coalesce(func.sum(OutboxMessage.attempts), 0)))
         family = CounterMetricFamily(
-            "intake_delivery_failures", "Notifications that gave up (dead letters)"
+            "intake_delivery_attempts", "Delivery attempts made (outbox rows' attempt counts)"
         )
-        family.add_metric([], failed or 0)
+        family.add_metric([], attempts or 0)
+        yield family
+        family = CounterMetricFamily(
+            "intake_delivery_failures", "Notifications that gave up after retrying (dead letters)"
+        )
+        family.add_metric([], dead)
         yield family
 
     def _latency(self, session: Any) -> Metric:
