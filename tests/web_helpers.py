@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import uvicorn
 from starlette.applications import Starlette
 
 from core.config import Config, parse_config
@@ -124,3 +130,60 @@ async def login(c: httpx.AsyncClient, password: str = PASSWORD) -> httpx.Respons
         "/login",
         data={"csrf": csrf_of(page.text), "name": "ana", "password": password, "next": "/triage"},
     )
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def require_chromium() -> None:
+    """Debian's chromium drives the browser tests; under CI=true it must be there."""
+    import os
+
+    import pytest
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing (Debian package: chromium); CI must run browser tests")
+        pytest.skip("chromium not installed (Debian package: chromium)")
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # not the main thread: leave signals alone
+        yield
+
+
+class LiveServer:
+    """The web app (dashboard, API, health) under real uvicorn on 127.0.0.1, in a thread."""
+
+    def __init__(self, rt: Runtime) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app_for(rt), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
+        self.server = _QuietServer(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30)
