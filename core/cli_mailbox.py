@@ -17,7 +17,7 @@ from core.config_email import MailboxConfig
 from core.pipeline import run_pending
 from core.runtime import Runtime, config_path
 from ingest.imap_poller import Backoff, FolderPoller, pipeline_waker
-from ingest.imap_reader import FolderReader
+from ingest.imap_reader import BATCH, FolderReader
 from ingest.imap_session import MailboxError, connect, disconnect
 from ingest.raw import parse_raw
 
@@ -100,18 +100,23 @@ def _check(box: MailboxConfig) -> None:
 @click.argument("name", required=False)
 @click.option("--once", is_flag=True, help="Read what is there now, then exit.")
 @click.option("--no-process", is_flag=True, help="Only store; leave triage to `intake process`.")
+@click.option(
+    "--batch", default=BATCH, show_default=True, help="Messages per FETCH and per transaction."
+)
 @click.pass_context
-def poll_command(ctx: click.Context, name: str | None, once: bool, no_process: bool) -> None:
+def poll_command(
+    ctx: click.Context, name: str | None, once: bool, no_process: bool, batch: int
+) -> None:
     """Read mailboxes in the foreground (IDLE or polling) until interrupted."""
     rt = runtime(ctx)
     boxes = _chosen(rt.config.email.mailboxes, name)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if once:
-        _poll_once(boxes, rt, no_process)
+        _poll_once(boxes, rt, no_process, batch)
         return
     wake = None if no_process else pipeline_waker(rt)
     pollers = [
-        FolderPoller(box, folder, FolderReader(box, folder, rt.factory, wake), Backoff())
+        FolderPoller(box, folder, FolderReader(box, folder, rt.factory, wake, batch), Backoff())
         for box in boxes
         for folder in box.folders
     ]
@@ -132,7 +137,7 @@ def poll_command(ctx: click.Context, name: str | None, once: bool, no_process: b
         thread.join()
 
 
-def _poll_once(boxes: list[MailboxConfig], rt: Runtime, no_process: bool) -> None:
+def _poll_once(boxes: list[MailboxConfig], rt: Runtime, no_process: bool, batch: int) -> None:
     failed = False
     for box in boxes:
         try:
@@ -143,7 +148,7 @@ def _poll_once(boxes: list[MailboxConfig], rt: Runtime, no_process: bool) -> Non
             continue
         try:
             for folder in box.folders:
-                result = FolderReader(box, folder, rt.factory).sync(client)
+                result = FolderReader(box, folder, rt.factory, batch=batch).sync(client)
                 click.echo(
                     f"{box.name}/{folder}: fetched {result.fetched}, stored {result.stored} new, "
                     f"quarantined {result.quarantined}, acknowledged {result.acknowledged}"

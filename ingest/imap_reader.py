@@ -47,13 +47,13 @@ def natural_key(mailbox: str, folder: str, uidvalidity: int, uid: int) -> str:
     return f"imap:{mailbox}/{folder}/{uidvalidity}/{uid}"
 
 
-def _batches(sizes: dict[int, int], limit: int) -> list[list[int]]:
+def _batches(sizes: dict[int, int], limit: int, most: int = BATCH) -> list[list[int]]:
     batches: list[list[int]] = []
     current: list[int] = []
     held = 0
     for uid in sorted(sizes):
         size = min(sizes[uid], limit)
-        if current and (len(current) >= BATCH or held + size > BATCH_BYTES):
+        if current and (len(current) >= most or held + size > BATCH_BYTES):
             batches.append(current)
             current, held = [], 0
         current.append(uid)
@@ -70,12 +70,14 @@ class FolderReader:
         folder: str,
         factory: sessionmaker[Session],
         on_stored: Callable[[int], None] | None = None,
+        batch: int = BATCH,
     ) -> None:
         self.box = box
+        self.batch = batch
         self.folder = folder
         self.factory = factory
         self.on_stored = on_stored  # told how many new rows were committed (wakes the pipeline)
-        self._caught_up = False
+        self._caught_up_on: IMAPClient | None = None  # the connection that last caught up
 
     def select(self, client: IMAPClient) -> int:
         if not client.folder_exists(self.folder):
@@ -113,16 +115,17 @@ class FolderReader:
         uidvalidity = self.select(client)
         last_uid, changed = self.position(uidvalidity)
         result = SyncResult(rescanned=changed)
-        if not self._caught_up:
+        if self._caught_up_on is not client:
+            # A new connection: the previous one may have died between commit and acknowledgement.
             result.acknowledged += self.catch_up(client, last_uid)
-            self._caught_up = True
+            self._caught_up_on = client
         # "n:*" always names the newest message, even when its UID is below n.
         new = [uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid]
         sizes: dict[int, int] = {}
         for start in range(0, len(new), 1000):
             rows = client.fetch(new[start : start + 1000], ["RFC822.SIZE"])
             sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in rows.items())
-        for uids in _batches(sizes, self.box.max_bytes):
+        for uids in _batches(sizes, self.box.max_bytes, self.batch):
             self._store_batch(client, uidvalidity, uids, sizes, result)
         if changed and not sizes:
             self._save_cursor_only(uidvalidity, last_uid)
