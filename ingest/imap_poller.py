@@ -146,15 +146,14 @@ class MailboxPoller:
         self,
         rt: Runtime,
         box: MailboxConfig,
-        process: bool = True,
+        on_stored: Callable[[int], None] | None = None,
         backoff: Backoff | None = None,
         idle_renew: float = IDLE_RENEW_SECONDS,
     ) -> None:
         self.name = f"imap:{box.name}"
-        wake = pipeline_waker(rt) if process else None
         self.folders = [
             FolderPoller(
-                box, folder, FolderReader(box, folder, rt.factory, wake), backoff, idle_renew
+                box, folder, FolderReader(box, folder, rt.factory, on_stored), backoff, idle_renew
             )
             for folder in box.folders
         ]
@@ -167,8 +166,3 @@ class MailboxPoller:
         finally:
             halt.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def mailbox_components(rt: Runtime) -> list[MailboxPoller]:
-    """One component per configured mailbox, for `intake run`."""
-    return [MailboxPoller(rt, box) for box in rt.config.email.mailboxes]

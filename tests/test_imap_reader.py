@@ -219,3 +219,43 @@ def test_mailbox_config_without_changes_is_usable(mail_user: MailUser, tmp_path:
     client = connect(box)
     assert client.has_capability("IDLE")
     disconnect(client)
+
+
+def test_intake_run_components_with_the_pipeline_worker(
+    db_url: str, mail_user: MailUser, tmp_path: Path
+) -> None:
+    """As `intake run` hosts them: the mailbox poller rings the worker, which opens the incident."""
+    import asyncio
+
+    from core.config import Config
+    from core.config_email import EmailConfig
+    from core.worker import PipelineWorker
+    from ingest.imap_components import components
+
+    box = mailbox_for(mail_user, tmp_path)
+    inbox = tmp_path / "inbox"
+    config = Config(database_url=db_url, email=EmailConfig(mailboxes=(box,), inbox=inbox))
+    rt = open_db(db_url, config)
+    parts = [*components(rt), PipelineWorker.from_runtime(rt)]
+    assert [p.name for p in parts] == ["imap:incidents", "maildir-inbox", "pipeline"]
+
+    def incidents() -> int:
+        with rt.factory() as session:
+            return session.scalar(select(func.count()).select_from(Incident)) or 0
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(p.run(stop)) for p in parts]
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(
+            mail_user.append, mail("URGENT: checkout is down for all customers", URGENT)
+        )
+        started = time.monotonic()
+        while incidents() == 0 and time.monotonic() - started < 5:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+
+    asyncio.run(scenario())
+    assert incidents() == 1
+    assert (inbox / "new").is_dir()  # the drop folder is watched (and made) alongside
