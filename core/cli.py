@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from core import cli_incidents, cli_notify, cli_run, cli_store, cli_web
+from core import cli_incidents, cli_notify, cli_run, cli_store, cli_telegram, cli_web
 from core.cli_common import config_option
 from core.cli_mailbox import mailbox_group
 from core.config import Config, ConfigError, load_config
@@ -104,6 +104,7 @@ for _command in (
     web_group,
     *cli_incidents.COMMANDS,
     *cli_notify.COMMANDS,
+    cli_telegram.telegram_group,
 ):
     main.add_command(_command)
 

@@ -12,6 +12,7 @@ from core.cli_common import runtime
 from core.runtime import Runtime
 from core.service import Component
 from core.web.server import WebServer
+from ingest import telegram_bot
 
 
 def _web(rt: Runtime) -> list[Component]:
@@ -25,7 +26,7 @@ def _web(rt: Runtime) -> list[Component]:
 BUILDERS: dict[str, list[run.Builder]] = {
     "web": [_web],
     "worker": [],
-    "poller": [],
+    "poller": [telegram_bot.components],
     "scheduler": [],
 }
 

@@ -38,6 +38,7 @@ from core.models import StoredReport, now
 from core.models_telegram import TelegramCard
 from core.pipeline import run_pending
 from core.runtime import Runtime
+from core.service import Component
 from ingest import telegram_cards as cards
 from ingest.raw import parse_raw
 from ingest.telegram_bot_accept import Accepted, IgnoredChats, accept
@@ -122,6 +123,7 @@ class TelegramBot:
             await self.bot.delete_webhook()
         await self._quietly(self.bot.set_my_commands(COMMANDS))
         await self._resend_unsent_cards()
+        self._wake.set()  # whatever a previous run stored but did not triage
         tasks = [asyncio.create_task(self._pipeline_worker(stop), name="telegram-pipeline")]
         if self.config.mode == "polling":
             tasks.append(asyncio.create_task(self._poll_loop(stop), name="telegram-poll"))
@@ -313,3 +315,14 @@ def _card_to_send(card: TelegramCard, report: StoredReport) -> CardToSend:
     return CardToSend(
         card.id, card.chat_id, reply_to if isinstance(reply_to, int) else None, html, markup
     )
+
+
+def components(rt: Runtime) -> list[Component]:
+    """What `intake run` hosts for Telegram: the polling bot, when it is configured.
+
+    In webhook mode the web app's route does the bot's work (ingest.telegram_webhook).
+    """
+    config = rt.config.telegram
+    if not config.enabled or config.mode != "polling":
+        return []
+    return [TelegramBot.from_runtime(rt)]

@@ -115,6 +115,9 @@ def accept(
                 result.duplicates += 1
                 continue
             result.stored += 1
+            if taken.kind == "message":  # the pipeline's: nothing to load or do here
+                result.pending += 1
+                continue
             raw = session.get(RawMessage, stored.id)
             assert raw is not None
             _apply(session, raw, update, taken, config, result)
