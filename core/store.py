@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,15 @@ _INSERT = {
     .returning(_TABLE.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+# Prebuilt lookups: run for every input, so they skip the ORM's per-call work.
+_SAME_CONTENT = (
+    select(_TABLE.c.id)
+    .where(_TABLE.c.source == bindparam("source"), _TABLE.c.content_key == bindparam("key"))
+    .limit(1)
+)
+_SAME_KEY = select(_TABLE.c.id).where(
+    _TABLE.c.source == bindparam("source"), _TABLE.c.natural_key == bindparam("key")
+)
 
 
 @dataclass(frozen=True)
@@ -48,12 +57,9 @@ def store_raw(
     content_key): receiving the same thing twice returns the first row. The
     caller commits, and only then acknowledges the source.
     """
+    connection = session.connection()
     if content_key:
-        same = session.scalar(
-            select(RawMessage.id)
-            .where(RawMessage.source == source, RawMessage.content_key == content_key)
-            .limit(1)
-        )
+        same = connection.execute(_SAME_CONTENT, {"source": source, "key": content_key}).scalar()
         if same is not None:
             return Stored(same, created=False)
     values = {
@@ -66,14 +72,9 @@ def store_raw(
         "attempts": 0,
         "received_at": now(),
     }
-    connection = session.connection()
     new_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
     if new_id is not None:
         return Stored(new_id, created=True)
-    existing = session.scalar(
-        select(RawMessage.id).where(
-            RawMessage.source == source, RawMessage.natural_key == natural_key
-        )
-    )
+    existing = connection.execute(_SAME_KEY, {"source": source, "key": natural_key}).scalar()
     assert existing is not None  # the conflict that stopped the insert is this row
     return Stored(existing, created=False)
