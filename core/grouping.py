@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from core import incident_writes as writes
@@ -124,7 +124,47 @@ def _tagged(session: Session, report: Placing) -> Target | None:
     match = _TAG.search(report.title)
     if not match:
         return None
-    return _follow_merges(session, int(match.group(1)), "tagged with its ref in the subject")
+    target = _follow_merges(session, int(match.group(1)), "tagged with its ref in the subject")
+    if target is None or report.source != "email":
+        return target
+    stranger = _not_on_thread(session, report, target.id)
+    if stranger is None:
+        return target
+    # Anyone can type a ref into a subject: keep the mail as its own report on the
+    # incident, and say plainly that its sender had not been part of the thread.
+    why = (
+        f"tagged with its ref in the subject by {stranger}, who is not on the thread "
+        "(no earlier report from them, not a reply to one); attached as a separate report"
+    )
+    return Target(target.id, target.status, why)
+
+
+_SENDER = select(_R.reporter_address).where(_R.id == bindparam("report"))
+_ON_THREAD = (
+    select(_R.id)
+    .where(
+        _R.incident_id == bindparam("incident"),
+        _R.id != bindparam("report"),
+        func.lower(_R.reporter_address) == bindparam("address"),
+    )
+    .limit(1)
+)
+
+
+def _not_on_thread(session: Session, report: Placing, incident_id: int) -> str | None:
+    """The sender's address when nobody with it has written in this incident before, else None."""
+    connection = session.connection()
+    row = connection.execute(_SENDER, {"report": report.id}).first()
+    address = (row[0] or "").strip().lower() if row else ""
+    if not address:
+        return None
+    parent = _parent(session, report)
+    if parent is not None and parent.id == incident_id:
+        return None  # a reply to a report of this incident is on the thread
+    values = {"incident": incident_id, "report": report.id, "address": address}
+    if connection.execute(_ON_THREAD, values).first() is not None:
+        return None
+    return address
 
 
 def _parent(session: Session, report: Placing) -> Target | None:
