@@ -82,3 +82,32 @@ def check_command(ctx: click.Context) -> None:
         click.echo(f"chat {chat.id}: {chat.mode}")
     for user in config.private_users:
         click.echo(f"private chats from: {user}")
+
+
+@telegram_group.command("set-webhook")
+@click.pass_context
+def set_webhook_command(ctx: click.Context) -> None:
+    """Tell Telegram to POST updates to [telegram] webhook_url, with the webhook secret."""
+    from telegram.error import TelegramError
+
+    from ingest.telegram_bot import ALLOWED_UPDATES, make_bot
+
+    config = _require(ctx)
+    if config.mode != "webhook" or not config.webhook_url:
+        raise click.UsageError('config: set [telegram] mode = "webhook" and webhook_url first')
+    try:
+        secret = config_telegram.webhook_secret(config)
+    except ConfigError as exc:
+        raise click.UsageError(f"config: {exc}") from exc
+
+    async def main() -> None:
+        async with make_bot(config) as bot:
+            await bot.set_webhook(
+                config.webhook_url or "", secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+
+    try:
+        asyncio.run(main())
+    except TelegramError as exc:
+        raise click.ClickException(f"Telegram refused setWebhook: {exc}") from exc
+    click.echo(f"webhook set: {config.webhook_url}")

@@ -14,4 +14,5 @@ def all_providers() -> list[RouteProvider]:
     providers.append(import_module("core.web.health").health_routes)  # /healthz /readyz /metrics
     providers.append(import_module("core.web.api").api_routes)  # REST API under /api/v1
     providers.append(import_module("core.web.dashboard").dashboard_routes)  # pages, login
+    providers.append(import_module("ingest.telegram_webhook").telegram_routes)  # bot webhook
     return providers
