@@ -60,7 +60,7 @@ def test_a_full_section_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_bad_settings_are_refused_naming_file_key_and_reason(
     section: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match="intake.toml") as error:
+    with pytest.raises(ConfigError, match=r"intake\.toml") as error:
         parse_config({"telegram": section}, Path("intake.toml"))
     assert message in str(error.value)
 
