@@ -180,7 +180,7 @@ class Planner:
         if context is None:
             return []
         context["ack"] = {"in_reply_to": message_id, "subject": subject}
-        return [_row("ack", note.incident_id, "", "email", sender, context, note.at)]
+        return [row("ack", note.incident_id, "", "email", sender, context, note.at)]
 
 
 def _has_channel(audience: Audience) -> bool:
@@ -225,29 +225,29 @@ def _claim_ack(session: Session, incident_id: int, sender: str, report_id: int) 
         module.insert(table(AckSent))
         .values(incident_id=incident_id, sender=sender, report_id=report_id, at=now())
         .on_conflict_do_nothing(index_elements=["incident_id", "sender"])
+        .returning(table(AckSent).c.id)
     )
-    return bool(session.connection().execute(statement).rowcount)
+    # RETURNING, not rowcount: the driver may report -1 for a skipped row.
+    return session.connection().execute(statement).first() is not None
 
 
 def rows_for(
     audience: Audience, kind: str, incident_id: int | None, context: dict[str, Any], at: datetime
 ) -> list[dict[str, Any]]:
     """One row per recipient of the audience, on each of its channels."""
-    rows = [
-        _row(kind, incident_id, audience.name, "email", a, context, at) for a in audience.emails
-    ]
+    rows = [row(kind, incident_id, audience.name, "email", a, context, at) for a in audience.emails]
     rows += [
-        _row(kind, incident_id, audience.name, "telegram", str(c), context, at)
+        row(kind, incident_id, audience.name, "telegram", str(c), context, at)
         for c in audience.telegram
     ]
     rows += [
-        _row(kind, incident_id, audience.name, "webhook", w.url, context, at)
+        row(kind, incident_id, audience.name, "webhook", w.url, context, at)
         for w in audience.webhooks
     ]
     return rows
 
 
-def _row(
+def row(
     kind: str,
     incident_id: int | None,
     audience: str,

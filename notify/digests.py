@@ -40,17 +40,34 @@ def trigger(audience: Audience) -> CronTrigger:
 
 
 def fire_times(audience: Audience, start: datetime, end: datetime) -> list[datetime]:
-    """Scheduled times in [start, end), as aware datetimes in the audience's zone."""
-    cron = trigger(audience)
+    """Scheduled times in [start, end), as aware datetimes in the audience's zone.
+
+    The cron runs on the wall clock: its times are worked out without a zone
+    and then placed in the audience's zone (fold 0). A wall-clock time that
+    occurs twice (the hour repeated when summer time ends) so fires once, at
+    its first occurrence; a time in the hour skipped when summer time starts
+    fires an hour later by the clock, and never twice. (APScheduler's own
+    zone-aware CronTrigger can step backwards inside the repeated hour.)
+    """
+    assert audience.digest is not None
+    zone = zoneinfo.ZoneInfo(audience.digest.timezone)
+    wall = CronTrigger.from_crontab(audience.digest.cron, timezone=UTC)
+    margin = timedelta(hours=3)
+    moment = start.astimezone(zone).replace(tzinfo=UTC) - margin
+    last_wall = end.astimezone(zone).replace(tzinfo=UTC) + margin
     times: list[datetime] = []
-    previous: datetime | None = None
-    moment = start
     while True:
-        fire = cron.get_next_fire_time(previous, moment)
-        if fire is None or fire >= end:
+        fire = wall.get_next_fire_time(None, moment)
+        if fire is None or fire > last_wall:
             return times
-        times.append(fire)
-        previous, moment = fire, fire + timedelta(microseconds=1)
+        moment = fire + timedelta(microseconds=1)
+        local = fire.replace(tzinfo=zone, fold=0)
+        at = local.astimezone(UTC)
+        if at < start or (times and at <= times[-1]):
+            continue
+        if at >= end:
+            return times
+        times.append(at.astimezone(zone))
 
 
 def latest_fire(audience: Audience, at: datetime) -> datetime | None:
