@@ -136,8 +136,42 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def incident_conditions(f: IncidentFilter) -> list[Any]:
+    """The WHERE clauses a filter stands for."""
+    conditions: list[Any] = []
+    if f.status:
+        conditions.append(Incident.status == f.status)
+    if f.severity:
+        conditions.append(Incident.severity == f.severity)
+    if f.type:
+        conditions.append(_json_has(Incident.types, f.type))
+    if f.source:
+        # IN (one pass over reports) rather than EXISTS per incident: the planner builds the
+        # set once, where a correlated check would probe reports for every incident.
+        conditions.append(
+            Incident.id.in_(
+                select(StoredReport.incident_id).where(StoredReport.source == f.source)
+            )
+        )
+    if f.q:
+        ref = _REF.match(f.q)
+        pattern = _like(f.q)
+        matches = [
+            func.lower(Incident.title).like(pattern, escape="\\"),
+            Incident.id.in_(
+                select(StoredReport.incident_id).where(
+                    func.lower(StoredReport.title).like(pattern, escape="\\")
+                )
+            ),
+        ]
+        if ref and int(ref.group(1)) <= MAX_ID:
+            matches.append(Incident.id == int(ref.group(1)))
+        conditions.append(or_(*matches))
+    return conditions
+
+
 def incident_query(f: IncidentFilter) -> Select[Any]:
-    """The incidents a filter selects (newest first), without paging."""
+    """The incidents a filter selects (newest first) with their report counts, without paging."""
     report_count = (
         select(func.count(StoredReport.id))
         .where(StoredReport.incident_id == Incident.id)
@@ -154,36 +188,13 @@ def incident_query(f: IncidentFilter) -> Select[Any]:
         Incident.last_activity_at,
         report_count.label("reports"),
     )
-    if f.status:
-        query = query.where(Incident.status == f.status)
-    if f.severity:
-        query = query.where(Incident.severity == f.severity)
-    if f.type:
-        query = query.where(_json_has(Incident.types, f.type))
-    if f.source:
-        query = query.where(
-            exists().where(StoredReport.incident_id == Incident.id, StoredReport.source == f.source)
-        )
-    if f.q:
-        ref = _REF.match(f.q)
-        pattern = _like(f.q)
-        matches = [
-            func.lower(Incident.title).like(pattern, escape="\\"),
-            exists().where(
-                StoredReport.incident_id == Incident.id,
-                func.lower(StoredReport.title).like(pattern, escape="\\"),
-            ),
-        ]
-        if ref and int(ref.group(1)) <= MAX_ID:
-            matches.append(Incident.id == int(ref.group(1)))
-        query = query.where(or_(*matches))
-    return query.order_by(Incident.id.desc())
+    return query.where(*incident_conditions(f)).order_by(Incident.id.desc())
 
 
 def list_incidents(session: Session, f: IncidentFilter, size: int = PAGE_SIZE) -> Page:
-    query = incident_query(f)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.execute(query.limit(size).offset((f.page - 1) * size)).all()
+    # Counted over the filter alone: the report counts are only needed for the page's rows.
+    total = session.scalar(select(func.count(Incident.id)).where(*incident_conditions(f))) or 0
+    rows = session.execute(incident_query(f).limit(size).offset((f.page - 1) * size)).all()
     return Page(list(rows), int(total), f.page, size)
 
 
