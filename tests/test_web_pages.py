@@ -252,12 +252,17 @@ async def test_scripts_in_reports_are_shown_escaped(seeded) -> None:  # type: ig
             select(StoredReport).where(StoredReport.message_id.like("%xss-1%"))
         ).one()
     async with client(app_for(rt)) as c:
-        pages = [
-            (await c.get(f"/reports/{report.id}")).text,
-            (await c.get("/reports")).text,
-            (await c.get(f"/incidents/INC-{report.incident_id}")).text,
+        responses = [
+            await c.get(f"/reports/{report.id}"),
+            await c.get("/reports"),
+            await c.get(f"/incidents/INC-{report.incident_id}"),
         ]
-    for page in pages:
+    for response in responses:
+        # The browser is told to run no script on these pages at all.
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy
+        assert response.headers["x-frame-options"] == "DENY"
+        page = response.text
         assert XSS_MARK in page  # the text is shown...
         assert f"<script>{XSS_MARK}" not in page  # ...but never as markup
         assert 'onerror="window' not in page and 'href="javascript:' not in page
