@@ -149,14 +149,12 @@ def incident_conditions(f: IncidentFilter) -> list[Any]:
         # IN (one pass over reports) rather than EXISTS per incident: the planner builds the
         # set once, where a correlated check would probe reports for every incident.
         conditions.append(
-            Incident.id.in_(
-                select(StoredReport.incident_id).where(StoredReport.source == f.source)
-            )
+            Incident.id.in_(select(StoredReport.incident_id).where(StoredReport.source == f.source))
         )
     if f.q:
         ref = _REF.match(f.q)
         pattern = _like(f.q)
-        matches = [
+        matches: list[Any] = [
             func.lower(Incident.title).like(pattern, escape="\\"),
             Incident.id.in_(
                 select(StoredReport.incident_id).where(
