@@ -43,7 +43,7 @@ _OPEN_HOLDERS = (
 )
 _MARK_RESOLVED = (
     update(table(IncidentFingerprint))
-    .where(_F.incident_id == bindparam("incident"), _F.fingerprint == bindparam("fingerprint"))
+    .where(_F.incident_id == bindparam("incident"), _F.fingerprint == bindparam("fp"))
     .values(resolved=True)
 )
 _UNRESOLVED = select(func.count()).where(
@@ -99,7 +99,7 @@ def apply(
             fingerprint=report.fingerprint,
         )
         if signal == RESOLVE:
-            key = {"incident": incident_id, "fingerprint": report.fingerprint}
+            key = {"incident": incident_id, "fp": report.fingerprint}
             connection.execute(_MARK_RESOLVED, key)
             if connection.execute(_UNRESOLVED, {"incident": incident_id}).scalar_one() == 0:
                 _all_resolved(session, incident_id, status, mode, at)

@@ -14,6 +14,8 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,58 @@ class Wakeup:
 WAKEUP = Wakeup()  # the web routes of this process ring it after each durable commit
 
 
+class WriteTurns:
+    """Turn-taking for SQLite's one writer inside a process, intake first.
+
+    SQLite lets one transaction write at a time, and a writer that finds the
+    database locked sleeps in growing steps: a pipeline worker committing batch
+    after batch would starve the webhooks' commits. Here the intake writer and
+    the pipeline take turns on a condition variable instead, and a waiting
+    intake commit always goes next. (PostgreSQL needs none of this.)
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._busy = False
+        self._intake_waiting = 0
+
+    @contextmanager
+    def intake(self) -> Iterator[None]:
+        with self._condition:
+            self._intake_waiting += 1
+            self._condition.wait_for(lambda: not self._busy)
+            self._intake_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._busy and not self._intake_waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._condition:
+            self._busy = False
+            self._condition.notify_all()
+
+
+SQLITE_TURNS = WriteTurns()
+
+
+def turns_for(factory: sessionmaker[Session]) -> WriteTurns | None:
+    """The turn-taking a database needs in this process: SQLite's, or none."""
+    bind = factory.kw.get("bind")
+    return SQLITE_TURNS if bind is not None and bind.dialect.name == "sqlite" else None
+
+
 @dataclass
 class Totals:
     """What the worker has done since it started (for logs and tests)."""
@@ -83,7 +137,7 @@ class PipelineWorker:
         config: Config,
         parse: ParseRaw,
         threads: int = 1,
-        batch: int = 50,
+        batch: int | None = None,
         poll_seconds: float = 1.0,
         wakeup: Wakeup = WAKEUP,
     ) -> None:
@@ -91,7 +145,9 @@ class PipelineWorker:
         self.config = config
         self.parse = parse
         self.threads = threads
-        self.batch = batch
+        self.turns = turns_for(factory)
+        # A batch is one transaction: on SQLite it holds the only write lock, so keep it short.
+        self.batch = batch or (8 if self.turns else 50)
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup
         self.totals = Totals()
@@ -121,9 +177,10 @@ class PipelineWorker:
         while not halt.is_set():
             seen = self.wakeup.rings
             try:
-                stats = run_pending(
-                    self.factory, self.parse, self.config, limit=self.batch, batch=self.batch
-                )
+                with self.turns.pipeline() if self.turns else nullcontext():
+                    stats = run_pending(
+                        self.factory, self.parse, self.config, limit=self.batch, batch=self.batch
+                    )
             except Exception:  # the database went away: wait, and the next round retries
                 log.exception("pipeline round failed")
                 halt.wait(self.poll_seconds)

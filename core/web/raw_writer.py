@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import transaction
 from core.models import PENDING
 from core.store import Stored, store_raw
+from core.worker import turns_for
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -46,6 +48,7 @@ class RawWriter:
 
     def __init__(self, factory: sessionmaker[Session], on_stored: Callable[[], None]) -> None:
         self._factory = factory
+        self._turns = turns_for(factory)
         self._on_stored = on_stored
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -94,7 +97,10 @@ class RawWriter:
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
-            with transaction(self._factory) as session:
+            with (
+                self._turns.intake() if self._turns else nullcontext(),
+                transaction(self._factory) as session,
+            ):
                 results = [self._store(session, items) for items, _, _ in jobs]
         except Exception:
             if len(jobs) > 1:  # one bad request must not fail the others: retry them alone
