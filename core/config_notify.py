@@ -57,7 +57,7 @@ EVENTS = ("declared", "severity_changed", "update_posted", "resolved", "triage_n
 SOURCES = ("email", "sentry", "telegram", "alertmanager", "events")
 TLS_MODES = ("implicit", "starttls", "plain")
 DEFAULT_REMINDERS = {"SEV1": 30, "SEV2": 60, "SEV3": 240, "SEV4": 0}
-DIGEST_OPTIONS = {"top_sources", "include_resolved", "grace_minutes"}
+DIGEST_OPTIONS = {"top_sources", "include_resolved", "grace_minutes", "max_listed"}
 
 _NOTIFY_KEYS = {"channel", "outbox_dir", "attempts", "base_url", "ack_reply"}
 _SMTP_KEYS = {
@@ -102,6 +102,7 @@ class Digest:
     top_sources: int = 5
     include_resolved: bool = True
     grace_minutes: int = 360  # a digest missed while down is sent on start within this
+    max_listed: int = 25  # incidents listed per section; the counts cover all
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,10 @@ def _digest(raw: Any, at: str) -> Digest | None:
     grace = options.get("grace_minutes", 360)
     if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
         raise ConfigError(f"{at} option 'grace_minutes' has value {grace!r}: minutes >= 0")
-    return Digest(cron, zone, top, resolved, grace)
+    listed = options.get("max_listed", 25)
+    if isinstance(listed, bool) or not isinstance(listed, int) or not 1 <= listed <= 1000:
+        raise ConfigError(f"{at} option 'max_listed' has value {listed!r}: must be 1..1000")
+    return Digest(cron, zone, top, resolved, grace, listed)
 
 
 def _reminders(data: dict[str, Any], where: str) -> dict[str, int]:

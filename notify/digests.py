@@ -157,24 +157,36 @@ def build(
             quadrants[quadrant] += count
         source_counts[source] += count
     include_resolved = options.include_resolved if options else True
+    listed = options.max_listed if options else 25
+    new = sorted((i for i in items if start < i["opened_at"] <= end), key=lambda i: i["opened_at"])
+    resolved = [
+        i
+        for i in items
+        if include_resolved and i["resolved_at"] is not None and start < i["resolved_at"] <= end
+    ]
+    triage = [i for i in open_items if i["status"] == TRIAGE]
     return {
         "audience": audience.name,
         "timezone": str(zone),
         "period_start": start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "period_end": end.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-        "new": [_plain(i) for i in items if start < i["opened_at"] <= end],
+        # Lists show the first `max_listed` of each section; the counts are complete.
+        "new": [_plain(i) for i in new[:listed]],
+        "new_count": len(new),
         "open_by_severity": [
-            {"severity": g["severity"], "incidents": [_plain(i) for i in g["incidents"]]}
+            {
+                "severity": g["severity"],
+                "count": len(g["incidents"]),
+                "incidents": [_plain(i) for i in g["incidents"][:listed]],
+            }
             for g in by_severity
             if g["incidents"]
         ],
         "open_count": len(open_items),
-        "resolved": [
-            _plain(i)
-            for i in items
-            if include_resolved and i["resolved_at"] is not None and start < i["resolved_at"] <= end
-        ],
-        "triage": [_plain(i) for i in open_items if i["status"] == TRIAGE],
+        "resolved": [_plain(i) for i in resolved[:listed]],
+        "resolved_count": len(resolved),
+        "triage": [_plain(i) for i in triage[:listed]],
+        "triage_count": len(triage),
         "quadrants": quadrants,
         "quadrant_max": max(quadrants.values()),
         "reports": sum(quadrants.values()),
