@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from core.config_email import MailboxConfig
 from core.db import transaction
 from core.models import now
 from core.models_email import MailboxCursor
+from ingest import imap_fetch as fetch
 from ingest.imap_store import oversize_reason, store_mail
 
 log = logging.getLogger("intake.imap")
@@ -119,43 +121,60 @@ class FolderReader:
             # A new connection: the previous one may have died between commit and acknowledgement.
             result.acknowledged += self.catch_up(client, last_uid)
             self._caught_up_on = client
-        # "n:*" always names the newest message, even when its UID is below n.
-        new = [uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid]
-        sizes: dict[int, int] = {}
-        for start in range(0, len(new), 1000):
-            rows = client.fetch(new[start : start + 1000], ["RFC822.SIZE"])
-            sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in rows.items())
-        for uids in _batches(sizes, self.box.max_bytes, self.batch):
-            self._store_batch(client, uidvalidity, uids, sizes, result)
-        if changed and not sizes:
+        # Read until a fresh look finds nothing new: mail that lands during a read is
+        # announced in the middle of it, and the idle that follows would not hear of it.
+        seen_any = False
+        while sizes := fetch.sizes_from(client, last_uid + 1):
+            self._read(client, uidvalidity, sizes, result)
+            last_uid = max(sizes)
+            seen_any = True
+        if changed and not seen_any:
             self._save_cursor_only(uidvalidity, last_uid)
         return result
+
+    def _read(
+        self, client: IMAPClient, uidvalidity: int, sizes: dict[int, int], result: SyncResult
+    ) -> None:
+        # Fetch batch k+1 while batch k is stored and committed in a second thread
+        # (the IMAP connection stays on this one); acknowledge k once its commit is done.
+        with ThreadPoolExecutor(1, thread_name_prefix="imap-store") as storer:
+            pending: tuple[Future[tuple[int, int]], list[int]] | None = None
+            for uids in _batches(sizes, self.box.max_bytes, self.batch):
+                found = self._fetch(client, uids, sizes)
+                if pending is not None:
+                    self._finish(client, *pending, result)
+                job = storer.submit(self._commit, uidvalidity, uids, found, sizes)
+                pending = (job, sorted(found))
+            if pending is not None:
+                self._finish(client, *pending, result)
 
     def _fetch(self, client: IMAPClient, uids: list[int], sizes: dict[int, int]) -> dict[int, Any]:
         small = [u for u in uids if sizes[u] <= self.box.max_bytes]
         large = [u for u in uids if sizes[u] > self.box.max_bytes]
-        bodies: dict[int, Any] = {}
-        if small:
-            for uid, data in client.fetch(small, ["BODY.PEEK[]"]).items():
-                if b"BODY[]" in data:
-                    bodies[uid] = (data[b"BODY[]"], None)
-        if large:
-            for uid, data in client.fetch(large, ["BODY.PEEK[HEADER]"]).items():
-                if b"BODY[HEADER]" in data:
-                    reason = oversize_reason(sizes[uid], self.box.max_bytes)
-                    bodies[uid] = (data[b"BODY[HEADER]"], reason)
-        return bodies
+        found: dict[int, Any] = {u: (b, None) for u, b in fetch.bodies(client, small).items()}
+        for uid, head in fetch.bodies(client, large, "HEADER").items():
+            found[uid] = (head, oversize_reason(sizes[uid], self.box.max_bytes))
+        return found
 
-    def _store_batch(
+    def _finish(
         self,
         client: IMAPClient,
-        uidvalidity: int,
+        job: Future[tuple[int, int]],
         uids: list[int],
-        sizes: dict[int, int],
         result: SyncResult,
     ) -> None:
-        bodies = self._fetch(client, uids, sizes)
-        created = 0
+        created, quarantined = job.result()  # raises if the commit failed: acknowledge nothing
+        # Committed: only now may the server forget about these messages.
+        result.fetched += len(uids)
+        result.stored += created
+        result.quarantined += quarantined
+        result.acknowledged += self.acknowledge(client, uids)
+
+    def _commit(
+        self, uidvalidity: int, uids: list[int], bodies: dict[int, Any], sizes: dict[int, int]
+    ) -> tuple[int, int]:
+        """Store one batch and advance the cursor in one transaction; (new rows, quarantined)."""
+        created = quarantined = 0
         with transaction(self.factory) as session:
             for uid in uids:
                 if uid not in bodies:
@@ -176,16 +195,13 @@ class FolderReader:
                 key = natural_key(self.box.name, self.folder, uidvalidity, uid)
                 stored = store_mail(session, key, bytes(body), meta, reason)
                 created += stored.created
-                result.quarantined += bool(reason and stored.created)
+                quarantined += bool(reason and stored.created)
                 if reason:
                     log.warning("%s/%s UID %s: %s", self.box.name, self.folder, uid, reason)
             self._advance(session, uidvalidity, max(uids))
-        # Committed: only now may the server forget about these messages.
-        result.fetched += len(bodies)
-        result.stored += created
-        result.acknowledged += self.acknowledge(client, [u for u in uids if u in bodies])
         if created and self.on_stored is not None:
-            self.on_stored(created)
+            self.on_stored(created)  # in this thread too: triage overlaps the next FETCH
+        return created, quarantined
 
     def _advance(self, session: Session, uidvalidity: int, last_uid: int) -> None:
         cursor = self._cursor(session)

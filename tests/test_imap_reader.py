@@ -86,14 +86,14 @@ def test_new_mail_arrives_and_becomes_an_incident(
                 return session.scalar(select(func.count()).select_from(Incident)) == 1
 
         wait_for(has_incident, timeout=5)
-        syncs = poller.syncs
+        # Appended after the first read finished: woken by IDLE or the poll interval.
+        wait_for(lambda: poller.syncs >= 2, timeout=5)
     with rt.factory() as session:
         report = session.scalars(select(StoredReport)).one()
         assert report.title == "URGENT: checkout is down for all customers"
         assert report.incident_id is not None
         raw = session.get(RawMessage, report.raw_id)
         assert raw is not None and raw.meta["via"] == "imap" and raw.meta["folder"] == "INBOX"
-    assert syncs >= 2  # woken by IDLE or the poll interval, not by the first read
     assert all(SEEN in flags for flags in mail_user.flags().values())
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from imapclient import IMAPClient
 
 from core.cli import main
 from core.config import parse_config
 from core.config_errors import ConfigError
+from ingest import imap_fetch as fetch
 from ingest.imap_session import MailboxError, connect, disconnect
 from tests.dovecot_fixture import Dovecot, MailUser, mailbox_for, running_dovecot
 from tests.helpers import mail
@@ -21,9 +23,16 @@ def test_implicit_tls_with_the_configured_ca_file(mail_user: MailUser, tmp_path:
     box = mailbox_for(
         mail_user, tmp_path, tls="implicit", port=server.tls_port, ca_file=server.ca_file
     )
+    mail_user.append(mail("over TLS", "read through the encrypted connection"))
     client = connect(box)
     assert isinstance(client._imap.sock, ssl.SSLSocket)
+    client.select_folder("INBOX")
+    assert b"read through the encrypted" in fetch.bodies(client, fetch_all(client))[1]
     disconnect(client)
+
+
+def fetch_all(client: IMAPClient) -> list[int]:
+    return list(fetch.sizes_from(client, 1))
 
 
 def test_implicit_tls_with_a_self_signed_certificate_is_refused_by_default(
@@ -36,9 +45,17 @@ def test_implicit_tls_with_a_self_signed_certificate_is_refused_by_default(
 
 def test_starttls_upgrades_before_logging_in(mail_user: MailUser, tmp_path: Path) -> None:
     box = mailbox_for(mail_user, tmp_path, tls="starttls", ca_file=mail_user.server.ca_file)
+    mail_user.append(mail("after STARTTLS", "read after the upgrade"))
     client = connect(box)
     assert isinstance(client._imap.sock, ssl.SSLSocket)
+    client.select_folder("INBOX")
+    assert b"read after the upgrade" in fetch.bodies(client, fetch_all(client))[1]
     disconnect(client)
+
+
+def test_uid_sets_are_ranges() -> None:
+    assert fetch.uid_set([5, 1, 2, 3, 9, 10, 7]) == "1:3,5,7,9:10"
+    assert fetch.uid_set([4]) == "4"
 
 
 def test_starttls_required_but_not_offered_refuses_to_log_in(tmp_path: Path) -> None:
