@@ -104,11 +104,11 @@ def notify_group() -> None:
 @click.pass_context
 def deliver_command(ctx: click.Context, once: bool) -> None:
     """Send due outbox messages (over SMTP, Telegram, webhooks, or into var/outbox)."""
-    from notify.delivery import Delivery
+    from notify.delivery import Delivery, telegram_channel
 
     rt = runtime(ctx)
     install_runtime(rt)
-    delivery = Delivery(rt)
+    delivery = Delivery(rt, telegram=telegram_channel(rt))
     if once:
         stats = delivery.deliver_due()
         click.echo(f"sent {stats.sent}, retrying {stats.retried}, dead {stats.dead}")

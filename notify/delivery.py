@@ -350,8 +350,18 @@ def resend(rt: Runtime, ids: list[int] | None = None, dead: bool = False) -> int
 
 
 def components(rt: Runtime) -> list[Delivery]:
-    """The delivery worker for `intake run` (worker role)."""
+    """The delivery worker for `intake run` (worker role); templates are checked first."""
     from core.outbox import install_runtime
 
     install_runtime(rt)
-    return [Delivery(rt)]
+    Renderer(rt.config.notify.templates_folder).check()  # a broken template stops the start
+    return [Delivery(rt, telegram=telegram_channel(rt))]
+
+
+def telegram_channel(rt: Runtime) -> TelegramSender | None:
+    """The bot's sender when Telegram is configured and some audience has a chat."""
+    if not rt.config.telegram.enabled or not any(a.telegram for a in rt.config.notify.audiences):
+        return None
+    from notify.channel_telegram import TelegramChannel
+
+    return TelegramChannel.from_config(rt.config.telegram)
