@@ -40,6 +40,7 @@ from ingest.email_headers import (
     parse_date,
     read_headers,
 )
+from ingest.email_limits import check_limits
 from ingest.email_markers import FORWARD_PREFIX, REPLY_PREFIX, strip_subject_prefixes
 from ingest.email_mime import BodyParts, message_size, walk_message
 from ingest.email_original import apply_original, attached_original, inline_original
@@ -69,7 +70,9 @@ def _check_looks_like_mail(raw: bytes) -> bytes:
     return stripped
 
 
-def _parse_message(data: bytes, warnings: list[str]) -> Message:
+def _parse_message(data: bytes, warnings: list[str], headers_only: bool) -> Message:
+    if headers_only:
+        return BytesHeaderParser(policy=compat32).parsebytes(data)
     try:
         return email.message_from_bytes(data, policy=compat32)
     except RecursionError:
@@ -145,9 +148,10 @@ def _fill_content(
 
 def parse_email(raw: bytes) -> Report:
     """Parse raw RFC 5322 bytes into a `Report`; see the module docstring for `fields`."""
-    data = _check_looks_like_mail(raw)
-    warnings: list[str] = []
-    message = _parse_message(data, warnings)
+    checked = check_limits(raw)
+    data = _check_looks_like_mail(checked.data)
+    warnings: list[str] = list(checked.warnings)
+    message = _parse_message(data, warnings, checked.headers_only)
     headers, raw_headers = read_headers(message, warnings)
     if not message.keys():
         warnings.append("no mail headers found; the whole input was read as the body")
