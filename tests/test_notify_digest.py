@@ -91,3 +91,35 @@ def test_missed_digest_within_grace_is_sent_once_and_older_never(db_url: str) ->
     assert digests.run_due(rt, audience, fire + timedelta(minutes=95)) is None
     assert digests.run_due(rt, audience, fire + timedelta(days=1, minutes=121)) is None  # too old
     assert len(outbox(rt, kind="digest")) == 2
+
+
+def test_scheduler_component_catches_up_on_start_and_stops(db_url: str) -> None:
+    import asyncio
+
+    from notify.scheduler import NotifyScheduler
+
+    rt = notify_runtime(db_url, CONFIG)
+    audience = rt.config.notify.audience("support")
+    assert audience is not None
+    fire = utc(2026, 1, 14, 8)
+    clock_at = fire + timedelta(minutes=30)  # the service was down at 09:00 Berlin time
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        scheduler = NotifyScheduler(rt, clock=lambda: clock_at)
+        task = asyncio.create_task(scheduler.run(stop))
+        for _ in range(100):
+            if outbox(rt, kind="digest"):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        second = NotifyScheduler(rt, clock=lambda: clock_at)  # a restart: nothing more
+        stop2 = asyncio.Event()
+        task2 = asyncio.create_task(second.run(stop2))
+        await asyncio.sleep(0.3)
+        stop2.set()
+        await asyncio.wait_for(task2, 5)
+
+    asyncio.run(main())
+    assert len(outbox(rt, kind="digest")) == 2  # two recipients, one digest
