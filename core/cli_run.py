@@ -13,6 +13,7 @@ from core.runtime import Runtime
 from core.service import Component
 from core.web.server import WebServer
 from ingest import telegram_bot
+from notify import delivery, scheduler
 
 
 def _web(rt: Runtime) -> list[Component]:
@@ -25,9 +26,9 @@ def _web(rt: Runtime) -> list[Component]:
 # Which components each role hosts; areas add theirs here as they land.
 BUILDERS: dict[str, list[run.Builder]] = {
     "web": [_web],
-    "worker": [],
+    "worker": [delivery.components],
     "poller": [telegram_bot.components],
-    "scheduler": [],
+    "scheduler": [scheduler.components],
 }
 
 

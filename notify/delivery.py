@@ -34,6 +34,7 @@ from core.models import now, table
 from core.models_notify import DEAD, PENDING, SENT, OutboxMessage
 from core.outbox import base_url
 from core.runtime import Runtime
+from core.service import Component
 from notify.channel_file import FileChannel
 from notify.channel_smtp import (
     Envelope,
@@ -349,7 +350,7 @@ def resend(rt: Runtime, ids: list[int] | None = None, dead: bool = False) -> int
         return int(result.rowcount)
 
 
-def components(rt: Runtime) -> list[Delivery]:
+def components(rt: Runtime) -> list[Component]:
     """The delivery worker for `intake run` (worker role); templates are checked first."""
     from core.outbox import install_runtime
 

@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.config_notify import Audience
 from core.models import now
 from core.runtime import Runtime
+from core.service import Component
 from notify import digests, reminders
 
 log = logging.getLogger("intake.notify")
@@ -87,6 +88,9 @@ class NotifyScheduler:
             scheduler.shutdown(wait=False)
 
 
-def components(rt: Runtime) -> list[NotifyScheduler]:
+def components(rt: Runtime) -> list[Component]:
     """The scheduler for `intake run` (scheduler role)."""
+    from core.outbox import install_runtime
+
+    install_runtime(rt)
     return [NotifyScheduler(rt)]
