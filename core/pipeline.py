@@ -190,6 +190,7 @@ def run_pending(
     handled = 0
     while limit is None or handled < limit:
         size = batch if limit is None else min(batch, limit - handled)
+        deferred = stats.deferred
         with transaction(factory) as session:
             at = clock()
             claimed = session.scalars(
@@ -201,8 +202,8 @@ def run_pending(
             ).all()
             for raw in claimed:
                 _process_one(session, raw, parse, config, at, stats)
-        if not claimed:
-            break
+        if not claimed or stats.deferred - deferred == len(claimed):
+            break  # nothing due, or all of it waits for another worker to commit
         handled += len(claimed)
     return stats
 
