@@ -12,7 +12,7 @@ from core.cli_common import runtime
 from core.runtime import Runtime
 from core.service import Component
 from core.web.server import WebServer
-from ingest import telegram_bot
+from ingest import imap_components, telegram_bot
 from notify import delivery, scheduler
 
 
@@ -27,7 +27,7 @@ def _web(rt: Runtime) -> list[Component]:
 BUILDERS: dict[str, list[run.Builder]] = {
     "web": [_web],
     "worker": [delivery.components],
-    "poller": [telegram_bot.components],
+    "poller": [telegram_bot.components, imap_components.components],
     "scheduler": [scheduler.components],
 }
 
