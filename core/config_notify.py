@@ -253,6 +253,7 @@ def _smtp(data: dict[str, Any], where: str, base: Path) -> SmtpConfig | None:
         return None
     raw = _table(data, "smtp", where)
     at = f"{where}: [smtp]"
+    _secret(raw, "password", at, base)  # an inline password is refused with its own reason
     _unknown(raw, _SMTP_KEYS, at)
     host = _text(raw, "host", at)
     if not host:
@@ -368,6 +369,7 @@ def _audience(item: Any, at: str, where: str) -> Audience:
 def _webhook(raw: Any, at: str, base: Path) -> Webhook:
     if not isinstance(raw, dict):
         raise ConfigError(f"{at}: each webhook is a table {{ url = ..., secret_env = ... }}")
+    _secret(raw, "secret", at, base)
     _unknown(raw, _WEBHOOK_KEYS, at)
     url = _text(raw, "url", at)
     if not url or not url.startswith(("http://", "https://")):
