@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import telegram
+from sqlalchemy import func, select
 from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
@@ -46,6 +48,7 @@ from ingest.telegram_bot_filter import BotIdentity
 from notify.telegram_send import edit_html, send_html
 
 log = logging.getLogger("intake.telegram")
+T = TypeVar("T")
 # getUpdates goes through do_api_request on purpose: it returns Telegram's JSON as
 # sent, which is what gets stored, where Bot.get_updates would rebuild it from objects.
 warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
@@ -101,6 +104,10 @@ class TelegramBot:
         self._outbox: asyncio.Queue[Callable[[], Awaitable[Any]]] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._pipeline_lock = asyncio.Lock()
+        self._carded_upto = 0  # reports up to this id have been looked at for cards
+        # SQLite has one writer. Taking turns here (storing a batch, triaging a
+        # batch) beats colliding in SQLite, whose busy handler sleeps up to 100 ms.
+        self._writer = threading.Lock() if rt.engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> TelegramBot:
@@ -187,7 +194,13 @@ class TelegramBot:
         """Store and apply a batch (committed when this returns), then queue what follows."""
         me = await self.start()
         accepted = await asyncio.to_thread(
-            accept, self.rt.factory, updates, self.rt.config, me, self.ignored_chats
+            self._one_writer,
+            accept,
+            self.rt.factory,
+            updates,
+            self.rt.config,
+            me,
+            self.ignored_chats,
         )
         self.follow_up(accepted)
         return accepted
@@ -220,19 +233,35 @@ class TelegramBot:
     async def process_pending(self) -> None:
         """Triage what is stored, then queue the cards the new reports need."""
         async with self._pipeline_lock:
-            await asyncio.to_thread(run_pending, self.rt.work, parse_raw, self.rt.config)
+            while True:  # a batch per turn, so storing new updates never waits for all of it
+                stats = await asyncio.to_thread(
+                    self._one_writer, run_pending, self.rt.work, parse_raw, self.rt.config, BATCH
+                )
+                if stats.processed + stats.ignored + stats.quarantined + stats.parked < BATCH:
+                    break
             for card in await asyncio.to_thread(self._claim_cards):
                 self._queue(self._send_card, card)
+
+    def _one_writer(self, work: Callable[..., T], *args: Any) -> T:
+        if self._writer is None:
+            return work(*args)
+        with self._writer:
+            return work(*args)
 
     def _claim_cards(self) -> list[CardToSend]:
         since = self.started_at - timedelta(hours=1)
         out = []
         with transaction(self.rt.factory) as session:
-            for report in cards.wanted(session, self.config.cards_for, since):
+            # Reports up to the newest now stored are settled: later rounds start after it.
+            newest = session.scalar(select(func.max(StoredReport.id))) or 0
+            for report in cards.wanted(session, self.config.cards_for, since, self._carded_upto):
+                if report.id > newest:
+                    continue
                 card = cards.claim(session, report)
                 if card is not None:
                     session.flush()
                     out.append(_card_to_send(card, report))
+        self._carded_upto = max(self._carded_upto, newest)
         return out
 
     async def _resend_unsent_cards(self) -> None:

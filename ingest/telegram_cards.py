@@ -115,18 +115,26 @@ def press(session: Session, report_id: int, action: str, actor: str) -> str:
     return f"{question}: {value}, said {who}"
 
 
-def wanted(session: Session, cards_for: str, since: datetime) -> list[StoredReport]:
-    """Telegram reports from `since` on that should have a card and have none yet."""
+def wanted(
+    session: Session, cards_for: str, since: datetime, after_id: int = 0
+) -> list[StoredReport]:
+    """Telegram reports from `since` (and after report `after_id`) that should have a card
+    and have none yet."""
     has_card = exists().where(TelegramCard.report_id == StoredReport.id)
+    decisions = ("needs_review", "incident") if cards_for == "all" else ("needs_review",)
     query = select(StoredReport).where(
-        StoredReport.source == "telegram", StoredReport.created_at >= since, ~has_card
+        StoredReport.id > after_id,
+        StoredReport.source == "telegram",
+        StoredReport.created_at >= since,
+        StoredReport.decision.in_(decisions),
+        StoredReport.set_aside.is_(None),
+        ~has_card,
     )
     reports = list(session.scalars(query.order_by(StoredReport.id)))
-    chosen = [r for r in reports if r.decision == "needs_review" and not r.set_aside]
-    if cards_for == "all":
-        opened = [r for r in reports if r.decision == "incident" and r.incident_id is not None]
-        firsts = _first_reports(session, {r.incident_id for r in opened if r.incident_id})
-        chosen += [r for r in opened if r.id in firsts]
+    chosen = [r for r in reports if r.decision == "needs_review"]
+    opened = [r for r in reports if r.decision == "incident" and r.incident_id is not None]
+    firsts = _first_reports(session, {r.incident_id for r in opened if r.incident_id})
+    chosen += [r for r in opened if r.id in firsts]
     return sorted(chosen, key=lambda r: r.id)
 
 
