@@ -250,8 +250,8 @@ def timed(action: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
-def bench(rt: Runtime, requests: int, runs: int) -> list[tuple[str, str, float, float]]:
-    rows = []
+def bench(rt: Runtime, requests: int, runs: int) -> Iterator[tuple[str, str, float, float]]:
+    """(path, label, page p99, bare SQL p99) per page, each the median of `runs` runs."""
     raw = rt.engine.raw_connection()
     with serve(rt) as url, httpx.Client(base_url=url, timeout=30) as client:
 
@@ -273,9 +273,8 @@ def bench(rt: Runtime, requests: int, runs: int) -> list[tuple[str, str, float, 
             for _ in range(runs):
                 page_p99.append(p99(timed(lambda p=path: get(p), requests)))
                 bare_p99.append(p99(timed(lambda p=path: sql(*BARE[p]), requests)))
-            rows.append((path, label, statistics.median(page_p99), statistics.median(bare_p99)))
+            yield path, label, statistics.median(page_p99), statistics.median(bare_p99)
     raw.close()
-    return rows
 
 
 def run(url: str, incidents: int, requests: int, runs: int, what: str) -> None:
@@ -292,7 +291,7 @@ def run(url: str, incidents: int, requests: int, runs: int, what: str) -> None:
     )
     print(f"{'page':<42} {'p99 ms':>8} {'bare SQL p99 ms':>16} {'ratio':>7}")
     for _path, label, page, bare in bench(rt, requests, runs):
-        print(f"{label:<42} {page:>8.1f} {bare:>16.2f} {page / bare:>6.1f}x")
+        print(f"{label:<42} {page:>8.1f} {bare:>16.2f} {page / bare:>6.1f}x", flush=True)
     engine.dispose()
 
 
