@@ -247,7 +247,29 @@ class Dovecot:
             return "(no log)"
 
 
-def _config(base: Path, port: int, tls_port: int, ssl: bool) -> str:
+def _oauth2(base: Path, introspection_url: str | None) -> tuple[str, str]:
+    """(extra auth mechanisms, passdb block) validating OAuth2 tokens at a local endpoint."""
+    if introspection_url is None:
+        return "", ""
+    settings = base / "dovecot-oauth2.conf.ext"
+    settings.write_text(
+        f"introspection_mode = post\nintrospection_url = {introspection_url}\n"
+        "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+    )
+    settings.chmod(0o644)
+    passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {settings}
+}}
+"""
+    return " xoauth2 oauthbearer", passdb
+
+
+def _config(
+    base: Path, port: int, tls_port: int, ssl: bool, introspection_url: str | None = None
+) -> str:
+    mechanisms, oauth2_passdb = _oauth2(base, introspection_url)
     tls = (
         f"ssl = yes\nssl_cert = <{base / 'cert.pem'}\nssl_key = <{base / 'key.pem'}\n"
         if ssl
@@ -261,13 +283,14 @@ base_dir = {base / "run"}
 state_dir = {base / "state"}
 log_path = {base / "dovecot.log"}
 {tls}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 mail_location = maildir:~/Maildir
 first_valid_uid = {MAIL_UID}
 mail_max_userip_connections = 200
-passdb {{
+{oauth2_passdb}passdb {{
   driver = static
   args = password={PASSWORD}
+  mechanisms = plain login
 }}
 userdb {{
   driver = static
@@ -303,7 +326,7 @@ def find_dovecot() -> str:
     return binary
 
 
-def start_dovecot(base: Path, ssl: bool = True) -> Dovecot:
+def start_dovecot(base: Path, ssl: bool = True, introspection_url: str | None = None) -> Dovecot:
     """A Dovecot under `base` (made readable for the dovecot user), started and answering."""
     find_dovecot()
     base.mkdir(parents=True, exist_ok=True)
@@ -319,7 +342,7 @@ def start_dovecot(base: Path, ssl: bool = True) -> Dovecot:
     cert, _key = _make_cert(base)
     port, tls_port = _free_port(), _free_port()
     conf = base / "dovecot.conf"
-    conf.write_text(_config(base, port, tls_port, ssl))
+    conf.write_text(_config(base, port, tls_port, ssl, introspection_url))
     server = Dovecot(base, conf, port, tls_port, cert, ssl)
     server.start()
     return server
@@ -337,10 +360,11 @@ def _temp_base() -> Path:
 
 
 @contextlib.contextmanager
-def running_dovecot(ssl: bool = True) -> Iterator[Dovecot]:
+def running_dovecot(ssl: bool = True, introspection_url: str | None = None) -> Iterator[Dovecot]:
+    """A Dovecot of the test's own; with `introspection_url`, XOAUTH2 checks tokens there."""
     base = _temp_base()
     try:
-        server = start_dovecot(base, ssl=ssl)
+        server = start_dovecot(base, ssl=ssl, introspection_url=introspection_url)
     except DovecotUnavailable as exc:
         shutil.rmtree(base, ignore_errors=True)
         _unavailable(str(exc))
