@@ -182,6 +182,12 @@ def parse(data: dict[str, Any], where: str) -> NotifyConfig:
     _unknown(templates, {"folder"}, f"{where}: [templates]")
     folder = _text(templates, "folder", f"{where}: [templates]")
     audiences = _audiences(data, where)
+    chats = next((a for a in audiences if a.telegram), None)
+    if channel == "send" and chats is not None and "telegram" not in data:
+        raise ConfigError(
+            f"{where}: [[audience]] {chats.name!r} key 'telegram' names chats, but there is no "
+            "[telegram] bot to send with"
+        )
     if channel == "send" and smtp is None and any(a.emails for a in audiences):
         raise ConfigError(
             f"{at} key 'channel' is 'send' and audiences have emails, but there is no [smtp]"

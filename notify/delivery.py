@@ -154,6 +154,11 @@ class Delivery:
                 await asyncio.wait_for(stop.wait(), self.idle_seconds)
 
     def claim(self) -> list[Claimed]:
+        # The claim is a durable commit (rt.factory). The pipeline writes outbox rows in
+        # relaxed commits (rt.work), but the log is sequential: SQLite's fsync of the WAL,
+        # PostgreSQL's flush up to this commit record, make every earlier commit durable
+        # too. So nothing is sent whose cause a power loss could still take back and
+        # redo as a new row with a new Message-ID.
         at = self.clock()
         with transaction(self.rt.factory) as session:
             query = (

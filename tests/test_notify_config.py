@@ -60,6 +60,10 @@ def parse(text: str) -> object:
         ),
         ('[notify]\nchannel = "pigeon"\n', r"\[notify\] key 'channel'"),
         ("[reminders]\nSEV5 = 10\n", r"\[reminders\] has unknown key 'SEV5'"),
+        (
+            '[notify]\nchannel = "send"\n[[audience]]\nname = "ops"\ntelegram = [-1]\n',
+            r"'ops' key 'telegram'.*no \[telegram\] bot",
+        ),
     ],
 )
 def test_bad_notify_config_is_refused_naming_the_key(text: str, message: str) -> None:

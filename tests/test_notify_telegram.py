@@ -15,6 +15,8 @@ from tests.helpers import tx
 from tests.notify_helpers import notify_runtime, outbox
 
 CONFIG = """
+[telegram]
+token_env = "UNUSED_HERE"  # the test hands the channel its own Bot for the loopback server
 [notify]
 channel = "send"
 [[audience]]
