@@ -107,3 +107,29 @@ telegram = [-1005]
     assert eml["To"] == "lead@ourco.example" and f"[{ref}]" in eml["Subject"]
     assert eml["X-Intake-Notification"]
     assert "Printer on fire" in (folder / files[1]).read_text()
+
+
+def test_delivery_component_runs_until_stopped(tmp_path: Path) -> None:
+    import asyncio
+
+    folder = tmp_path / "outbox"
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    config = f'[notify]\noutbox_dir = "{folder}"\n[[audience]]\nname = "a"\nemails = ["a@ourco.example"]\n'
+    rt = notify_runtime(url, config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(Delivery(rt, idle_seconds=0.05).run(stop))
+        await asyncio.sleep(0.1)
+        with tx(rt) as session:
+            lifecycle.declare(session, "cli:ana", title="While running")
+        for _ in range(100):
+            if folder.exists() and any(folder.iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert [r.state for r in outbox(rt)] == [SENT]
+    assert len(list(folder.glob("*.eml"))) == 1

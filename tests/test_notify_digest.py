@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from core import lifecycle
 from core.config_notify import Audience, Digest
@@ -123,3 +124,22 @@ def test_scheduler_component_catches_up_on_start_and_stops(db_url: str) -> None:
 
     asyncio.run(main())
     assert len(outbox(rt, kind="digest")) == 2  # two recipients, one digest
+
+
+def test_digest_command_dry_run_and_send(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    config = tmp_path / "intake.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/db.sqlite"\n' + CONFIG)
+    runner = CliRunner()
+    declared = runner.invoke(main, ["--config", str(config), "declare", "--title", "Lift stuck"])
+    assert declared.exit_code == 0, declared.output
+    dry = runner.invoke(main, ["--config", str(config), "digest", "support", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert (
+        "Subject: Incident digest for support: 1 open" in dry.output and "Lift stuck" in dry.output
+    )
+    sent = runner.invoke(main, ["--config", str(config), "digest", "support", "--send"])
+    assert sent.exit_code == 0 and "2 message(s)" in sent.output
