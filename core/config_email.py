@@ -139,6 +139,11 @@ def is_loopback(host: str) -> bool:
 def _mailbox(item: Any, at: str, base: Path) -> MailboxConfig:
     if not isinstance(item, dict):
         raise ConfigError(f"{at} must be a table")
+    if "password" in item or "oauth2_token" in item:
+        raise ConfigError(
+            f"{at}: secrets are not written in the file; use password_env or password_file "
+            "(oauth2_token_env or oauth2_token_file for a token)"
+        )
     unknown = set(item) - _MAILBOX_KEYS
     if unknown:
         raise ConfigError(f"{at} has unknown key {sorted(unknown)[0]!r}")
@@ -213,10 +218,8 @@ def _mailbox(item: Any, at: str, base: Path) -> MailboxConfig:
 
 
 def _secret(item: dict[str, Any], at: str, base: Path) -> tuple[Secret, bool]:
-    given = [k for k in ("password_env", "password_file", "oauth2_token_env", "oauth2_token_file")]
-    given = [k for k in given if k in item]
-    if "password" in item or "oauth2_token" in item:
-        raise ConfigError(f"{at}: secrets are not written in the file; use password_env/_file")
+    keys = ("password_env", "password_file", "oauth2_token_env", "oauth2_token_file")
+    given = [k for k in keys if k in item]
     if len(given) != 1:
         raise ConfigError(
             f"{at} needs exactly one of password_env, password_file, oauth2_token_env, "
