@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -260,3 +261,45 @@ def test_intake_run_components_with_the_pipeline_worker(
 
     asyncio.run(scenario())
     assert incidents() == 1
+
+
+def test_poison_mail_among_good_mail_is_quarantined_and_never_blocks(
+    db_url: str, mail_user: MailUser, tmp_path: Path
+) -> None:
+    rt = open_db(db_url)
+    box = mailbox_for(mail_user, tmp_path, max_bytes=20000)
+    good = [numbered(i, "flow") for i in range(180)]
+    unreadable = [b"\n" * (i + 2) for i in range(10)]  # no headers, no text: cannot be parsed
+    oversize = [mail(f"Full dump {i}", "z" * 30000) for i in range(10)]
+    everything = good + unreadable + oversize
+    random.Random(3).shuffle(everything)
+    mail_user.seed(everything)
+    result = sync(rt, box)
+    assert (result.stored, result.quarantined) == (200, 10)  # type: ignore[attr-defined]
+    stats = run_pending(rt.factory, parse_raw, rt.config)
+    assert stats.reports == 180
+    held = [r for r in raw_rows(rt) if r.status == QUARANTINED]
+    assert len(held) == 20
+    assert sum("over the 20000 byte limit" in (r.last_error or "") for r in held) == 10
+    assert sum("ParseError" in (r.last_error or "") for r in held) == 10
+    assert all(SEEN in f for f in mail_user.flags().values())
+
+
+def test_idle_is_renewed_before_the_server_would_drop_it(
+    db_url: str, mail_user: MailUser, tmp_path: Path
+) -> None:
+    rt = open_db(db_url)
+    box = mailbox_for(mail_user, tmp_path)
+    reader = FolderReader(box, "INBOX", rt.factory)
+    poller = FolderPoller(box, "INBOX", reader, Backoff(0.05, 0.5), idle_renew=0.3)
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: poller.syncs >= 4, timeout=5)  # each renewal ends one IDLE, reads, idles
+        mail_user.append(numbered(1))
+        wait_for(lambda: len(raw_rows(rt)) == 1, timeout=5)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert poller.failures == 0 and poller.last_error is None
