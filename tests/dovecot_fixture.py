@@ -224,22 +224,6 @@ class Dovecot:
                 return
             time.sleep(0.05)
 
-    def kill_sessions(self, user: MailUser) -> int:
-        """Kill the user's imap processes, cutting their connections mid-command."""
-        killed = 0
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if cmdline.startswith("dovecot/imap") and f"[{user.name} " in cmdline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed += 1
-        return killed
-
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join((self.base / "dovecot.log").read_text().splitlines()[-lines:])
