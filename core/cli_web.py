@@ -10,6 +10,7 @@ import click
 from core import run
 from core.cli_common import runtime
 from core.config_alerts import SecretError
+from core.service import Component
 from core.web.server import WebServer
 from core.worker import PipelineWorker
 
@@ -21,8 +22,8 @@ from core.worker import PipelineWorker
     "--pipeline-threads",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 16),
-    help="Threads running triage and grouping after each response.",
+    type=click.IntRange(0, 16),
+    help="Threads running triage and grouping after each response (0: another process does).",
 )
 @click.pass_context
 def serve_command(ctx: click.Context, host: str, port: int, pipeline_threads: int) -> None:
@@ -36,10 +37,12 @@ def serve_command(ctx: click.Context, host: str, port: int, pipeline_threads: in
         web = WebServer(rt, host, port)
     except SecretError as exc:
         raise click.UsageError(f"config: {exc}") from exc
-    worker = PipelineWorker.from_runtime(rt, threads=pipeline_threads)
+    components: list[Component] = [web]
+    if pipeline_threads:
+        components.append(PipelineWorker.from_runtime(rt, threads=pipeline_threads))
     click.echo(f"listening on http://{host}:{port}", err=True)
     try:
-        asyncio.run(run.run_host(run.Host([web, worker])))
+        asyncio.run(run.run_host(run.Host(components)))
     finally:
         rt.engine.dispose()
     click.echo("stopped", err=True)

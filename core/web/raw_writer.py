@@ -18,10 +18,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import transaction
-from core.models import PENDING
+from core.models import PENDING, RawMessage, now, table
 from core.store import Stored, store_raw
 from core.worker import turns_for
 
@@ -101,7 +103,11 @@ class RawWriter:
                 self._turns.intake() if self._turns else nullcontext(),
                 transaction(self._factory) as session,
             ):
-                results = [self._store(session, items) for items, _, _ in jobs]
+                stored = self._store(session, [item for items, _, _ in jobs for item in items])
+            results, start = [], 0
+            for items, _, _ in jobs:  # each request gets back its own part
+                results.append(stored[start : start + len(items)])
+                start += len(items)
         except Exception:
             if len(jobs) > 1:  # one bad request must not fail the others: retry them alone
                 for job in jobs:
@@ -117,10 +123,61 @@ class RawWriter:
 
     @staticmethod
     def _store(session: Session, items: Sequence[Incoming]) -> list[Stored]:
-        return [
-            store_raw(session, i.source, i.natural_key, i.body, i.meta, status=i.status)
-            for i in items
-        ]
+        if len(items) == 1:
+            i = items[0]
+            return [store_raw(session, i.source, i.natural_key, i.body, i.meta, status=i.status)]
+        return store_many(session, items)
+
+
+_TABLE = table(RawMessage)
+# store_raw's statement, run once for many rows: ON CONFLICT DO NOTHING leaves out
+# what is already stored, and RETURNING says which keys were new.
+_INSERT_MANY = {
+    name: dialect.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["source", "natural_key"])
+    .returning(_TABLE.c.id, _TABLE.c.source, _TABLE.c.natural_key)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def store_many(session: Session, items: Sequence[Incoming]) -> list[Stored]:
+    """`store_raw` for several messages in a few statements: idempotent by natural key."""
+    at = now()
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in items:  # the same input twice in one batch is one row
+        rows.setdefault(
+            (i.source, i.natural_key),
+            {
+                "source": i.source,
+                "natural_key": i.natural_key,
+                "content_key": None,
+                "body": i.body,
+                "meta": i.meta,
+                "status": i.status,
+                "attempts": 0,
+                "received_at": at,
+            },
+        )
+    connection = session.connection()
+    inserted = connection.execute(_INSERT_MANY[connection.dialect.name], list(rows.values()))
+    new = {(source, key): row_id for row_id, source, key in inserted}
+    old: dict[tuple[str, str], int] = {}
+    missing = [k for k in rows if k not in new]
+    for source in {s for s, _ in missing}:
+        keys = [k for s, k in missing if s == source]
+        found = connection.execute(
+            select(_TABLE.c.id, _TABLE.c.natural_key).where(
+                _TABLE.c.source == source, _TABLE.c.natural_key.in_(keys)
+            )
+        )
+        old.update({(source, key): row_id for row_id, key in found})
+    stored = []
+    seen: set[tuple[str, str]] = set()
+    for i in items:
+        key = (i.source, i.natural_key)
+        stored.append(Stored(new.get(key) or old[key], created=key in new and key not in seen))
+        seen.add(key)
+    return stored
 
 
 class StoreFailed(Exception):
