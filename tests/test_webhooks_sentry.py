@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from core.models import IGNORED, PENDING, PROCESSED, RawMessage, StoredReport
+from core.models import IGNORED, PENDING, PROCESSED, Incident, RawMessage, StoredReport
 from core.pipeline import run_pending
 from ingest.raw import parse_raw
 from tests.alert_helpers import (
@@ -219,3 +219,32 @@ def test_only_post_is_routed(db_url: str) -> None:
     rt = open_db(db_url, alert_config(db_url))
     with LiveApp(rt) as app:
         assert httpx.get(f"{app.url}/webhooks/sentry").status_code == 405
+
+
+def test_sentry_resolving_the_issue_resolves_its_incident(db_url: str) -> None:
+    require_shared(SENTRY_DOCS)
+    rt = open_db(db_url, alert_config(db_url))
+    issue = json.loads((SENTRY_DOCS / "issues.payload.json").read_bytes())
+    issue["action"] = "resolved"
+    issue["data"]["issue"]["id"] = "7003"  # the issue storm_event(3, ...) belongs to
+    issue["data"]["issue"]["status"] = "resolved"
+    resolved = json.dumps(issue).encode()
+    with LiveApp(rt) as app, app.client() as client:
+        for n, (body, resource) in enumerate(
+            [
+                (storm_event(3, 1), "event_alert"),
+                (storm_event(3, 2), "event_alert"),
+                (resolved, "issue"),
+            ]
+        ):
+            answer = client.post(
+                "/webhooks/sentry", content=body, headers=sentry_headers(body, resource, f"r{n}")
+            )
+            assert answer.status_code == 202
+            run_pending(rt.factory, parse_raw, rt.config)
+    with rt.factory() as session:
+        incident = session.scalars(select(Incident)).one()
+        kinds = [e.kind for e in incident.events]
+        assert incident.status == "resolved"
+        assert len(incident.reports) == 3
+        assert kinds.count("declared") == 1 and "source_resolved" in kinds
