@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -45,7 +46,7 @@ from notify.channel_smtp import (
     sender_domain,
 )
 from notify.channel_webhook import WebhookChannel
-from notify.render import Renderer
+from notify.render import Rendered, Renderer
 from notify.samples import template_context
 
 log = logging.getLogger("intake.notify")
@@ -143,6 +144,7 @@ class Delivery:
         self.base_url = base_url(rt.config)
         self._roots: dict[int, str | None] = {}
         self._sent: list[dict[str, Any]] = []
+        self._rendered: dict[tuple[str, str, str, str], Rendered] = {}
         self._since = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -202,6 +204,7 @@ class Delivery:
                 if not claimed:
                     break
                 self._roots.clear()
+                self._rendered.clear()  # templates may change between batches, never within
                 for row in claimed:
                     self._deliver(row, stats)
                 self._mark_sent()
@@ -294,8 +297,7 @@ class Delivery:
         return self._roots[row.incident_id]
 
     def _send(self, row: Claimed, mid: str, root: str | None) -> None:
-        context = template_context(row.kind, row.audience, row.context)
-        rendered = self.renderer.message(row.channel, row.kind, context)
+        rendered = self._render(row)
         to_file = self.config.channel == "file"
         if row.channel == "email":
             ack = row.context.get("ack") or {}
@@ -328,6 +330,18 @@ class Delivery:
             self.webhook.send(row.recipient, secret, rendered.json, row.id)
         else:
             raise PermanentError(f"unknown channel {row.channel!r}")
+
+    def _render(self, row: Claimed) -> Rendered:
+        """One event fans out to many recipients with the same context: render it once."""
+        key = (row.channel, row.kind, row.audience, json.dumps(row.context, sort_keys=True))
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            context = template_context(row.kind, row.audience, row.context)
+            rendered = self.renderer.message(row.channel, row.kind, context)
+            if len(self._rendered) > 256:
+                self._rendered.clear()
+            self._rendered[key] = rendered
+        return rendered
 
     def _webhook_secret(self, row: Claimed) -> str:
         audience = self.config.audience(row.audience)

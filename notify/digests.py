@@ -88,64 +88,69 @@ def period_for(audience: Audience, fire: datetime) -> tuple[datetime, datetime]:
 def build(
     session: Session, audience: Audience, start: datetime, end: datetime, base: str
 ) -> dict[str, Any]:
-    """The digest's content for the period, as plain JSON values."""
-    zone = zoneinfo.ZoneInfo(audience.digest.timezone if audience.digest else "UTC")
+    """The digest's content for the period, as plain JSON values.
+
+    Every incident is counted; only the first `max_listed` of each section are
+    turned into entries (with their latest update), which keeps a digest over
+    tens of thousands of incidents fast and readable.
+    """
     options = audience.digest
+    zone = zoneinfo.ZoneInfo(options.timezone if options else "UTC")
     top_n = options.top_sources if options else 5
-    incidents = session.execute(
-        select(
-            Incident.id,
-            Incident.title,
-            Incident.status,
-            Incident.severity,
-            Incident.types,
-            Incident.opened_at,
-            Incident.resolved_at,
-        ).where(
+    listed = options.max_listed if options else 25
+    include_resolved = options.include_resolved if options else True
+    columns = [
+        Incident.id,
+        Incident.title,
+        Incident.status,
+        Incident.severity,
+        Incident.opened_at,
+        Incident.resolved_at,
+    ]
+    if audience.types:
+        columns.append(Incident.types)  # JSON: read only when a filter needs it
+    rows = session.execute(
+        select(*columns).where(
             (Incident.status.in_(OPEN_STATUSES))
             | ((Incident.opened_at > start) & (Incident.opened_at <= end))
             | ((Incident.resolved_at > start) & (Incident.resolved_at <= end))
         )
     ).all()
-    ids = [row.id for row in incidents]
-    sources: dict[int, set[str]] = {}
-    if audience.sources and ids:
-        for incident_id, source in session.execute(
-            select(StoredReport.incident_id, StoredReport.source)
-            .where(StoredReport.incident_id.is_not(None))
-            .distinct()
-        ):
-            sources.setdefault(int(incident_id or 0), set()).add(source)
-    last_updates = _last_updates(session)
-    items: list[dict[str, Any]] = []
-    for row in incidents:
-        if not audience.wants(row.severity, list(row.types), sorted(sources.get(row.id, ()))):
-            continue
-        ref = f"INC-{row.id}"
-        items.append(
-            {
-                "ref": ref,
-                "title": row.title,
-                "status": row.status,
-                "severity": row.severity,
-                "age_seconds": int((end - row.opened_at).total_seconds()),
-                "last_update": last_updates.get(row.id, ""),
-                "url": f"{base}/incidents/{ref}",
-                "opened_at": row.opened_at,
-                "resolved_at": row.resolved_at,
-            }
+    sources = _sources(session) if audience.sources else {}
+    rows = [
+        row
+        for row in rows
+        if audience.wants(
+            row.severity,
+            list(row.types) if audience.types else [],
+            sorted(sources.get(row.id, ())),
         )
-    open_items = [i for i in items if i["status"] in OPEN_STATUSES]
-    by_severity: list[dict[str, Any]] = [
-        {
-            "severity": severity,
-            "incidents": sorted(
-                (i for i in open_items if i["severity"] == severity),
-                key=lambda i: -i["age_seconds"],
-            ),
-        }
-        for severity in SEVERITIES
     ]
+    open_rows = sorted((r for r in rows if r.status in OPEN_STATUSES), key=lambda r: r.opened_at)
+    new = sorted((r for r in rows if start < r.opened_at <= end), key=lambda r: r.opened_at)
+    resolved = [
+        r
+        for r in rows
+        if include_resolved and r.resolved_at is not None and start < r.resolved_at <= end
+    ]
+    triage = [r for r in open_rows if r.status == TRIAGE]
+    groups = [(sev, [r for r in open_rows if r.severity == sev]) for sev in SEVERITIES]
+    shown = {r.id for part in (new, resolved, triage) for r in part[:listed]}
+    shown |= {r.id for _, group in groups for r in group[:listed]}
+    updates = _last_updates(session, sorted(shown))
+
+    def entry(row: Any) -> dict[str, Any]:
+        ref = f"INC-{row.id}"
+        return {
+            "ref": ref,
+            "title": row.title,
+            "status": row.status,
+            "severity": row.severity,
+            "age_seconds": int((end - row.opened_at).total_seconds()),
+            "last_update": updates.get(row.id, ""),
+            "url": f"{base}/incidents/{ref}",
+        }
+
     quadrants = dict.fromkeys(_QUADRANTS, 0)
     source_counts: Counter[str] = Counter()
     for quadrant, source, count in session.execute(
@@ -156,36 +161,22 @@ def build(
         if quadrant in quadrants:
             quadrants[quadrant] += count
         source_counts[source] += count
-    include_resolved = options.include_resolved if options else True
-    listed = options.max_listed if options else 25
-    new = sorted((i for i in items if start < i["opened_at"] <= end), key=lambda i: i["opened_at"])
-    resolved = [
-        i
-        for i in items
-        if include_resolved and i["resolved_at"] is not None and start < i["resolved_at"] <= end
-    ]
-    triage = [i for i in open_items if i["status"] == TRIAGE]
     return {
         "audience": audience.name,
         "timezone": str(zone),
         "period_start": start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "period_end": end.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-        # Lists show the first `max_listed` of each section; the counts are complete.
-        "new": [_plain(i) for i in new[:listed]],
+        "new": [entry(r) for r in new[:listed]],
         "new_count": len(new),
         "open_by_severity": [
-            {
-                "severity": g["severity"],
-                "count": len(g["incidents"]),
-                "incidents": [_plain(i) for i in g["incidents"][:listed]],
-            }
-            for g in by_severity
-            if g["incidents"]
+            {"severity": sev, "count": len(group), "incidents": [entry(r) for r in group[:listed]]}
+            for sev, group in groups
+            if group
         ],
-        "open_count": len(open_items),
-        "resolved": [_plain(i) for i in resolved[:listed]],
+        "open_count": len(open_rows),
+        "resolved": [entry(r) for r in resolved[:listed]],
         "resolved_count": len(resolved),
-        "triage": [_plain(i) for i in triage[:listed]],
+        "triage": [entry(r) for r in triage[:listed]],
         "triage_count": len(triage),
         "quadrants": quadrants,
         "quadrant_max": max(quadrants.values()),
@@ -195,14 +186,24 @@ def build(
     }
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in ("opened_at", "resolved_at")}
+def _sources(session: Session) -> dict[int, set[str]]:
+    """The sources of each incident's reports (for an audience's sources filter)."""
+    found: dict[int, set[str]] = {}
+    for incident_id, source in session.execute(
+        select(StoredReport.incident_id, StoredReport.source)
+        .where(StoredReport.incident_id.is_not(None))
+        .distinct()
+    ):
+        found.setdefault(int(incident_id or 0), set()).add(source)
+    return found
 
 
-def _last_updates(session: Session) -> dict[int, str]:
+def _last_updates(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
     latest = (
         select(func.max(TimelineEvent.id))
-        .where(TimelineEvent.kind == "update_posted")
+        .where(TimelineEvent.kind == "update_posted", TimelineEvent.incident_id.in_(ids))
         .group_by(TimelineEvent.incident_id)
     )
     rows = session.execute(
