@@ -67,7 +67,10 @@ async def test_every_page_renders_with_realistic_data(seeded) -> None:  # type: 
             page = await c.get(f"/reports/{report_id}")
             assert page.status_code == 200
             assert "Golden answers" in page.text
-        # Set-aside mail is listed with why.
+        # Every report is listed with its answers; set-aside mail with why.
+        listing = (await c.get("/reports")).text
+        assert 'class="ans-yes">impact yes</span>' in listing
+        assert 'class="ans-no">urgent no</span>' in listing
         page = await c.get("/reports?set_aside=1")
         for report in set_aside[:5]:
             assert f"set aside: {report.set_aside}" in page.text
