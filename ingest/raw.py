@@ -21,6 +21,10 @@ def parse_raw(raw: RawMessage) -> list[Report]:
         return [report] if report else []
     if raw.source == "telegram":
         update = parse_update(raw.body)
+        # A reply to one of the bot's cards answers the card's report (set when stored).
+        answers = raw.meta.get("answers_report") if isinstance(raw.meta, dict) else None
+        if update and isinstance(answers, str) and answers:
+            update.in_reply_to, update.references = answers, [answers]
         return [update] if update else []
     if raw.source == "alertmanager":
         return [parse_alert(raw.body)]

@@ -76,12 +76,19 @@ def body_of(update: dict[str, Any]) -> bytes:
     return json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _meta(update: dict[str, Any], taken: Taken) -> dict[str, Any]:
+def _meta(
+    session: Session, update: dict[str, Any], taken: Taken, me: BotIdentity
+) -> dict[str, Any]:
     _, message = message_of(update)
     meta: dict[str, Any] = {"kind": taken.kind, "chat_id": taken.chat_id}
     if message.get("message_id") is not None and taken.chat_id is not None:
         meta["message_id"] = message["message_id"]
         meta["chat_message"] = f"{taken.chat_id}:{message['message_id']}"
+    replied = message.get("reply_to_message")
+    if isinstance(replied, dict) and (replied.get("from") or {}).get("id") == me.id:
+        card_report = cards.report_of_card(session, taken.chat_id, replied.get("message_id"))
+        if card_report is not None:  # answering a card is answering its report
+            meta["answers_report"] = card_report
     return meta
 
 
@@ -108,7 +115,7 @@ def accept(
                 SOURCE,
                 str(update["update_id"]),
                 body_of(update),
-                _meta(update, taken),
+                _meta(session, update, taken, me),
                 status=status,
             )
             if not stored.created:

@@ -173,3 +173,15 @@ def note_outcome(session: Session, report_id: int, outcome: str) -> None:
     if card is not None:
         card.outcome = outcome[:200]
         card.updated_at = now()
+
+
+def report_of_card(session: Session, chat_id: Any, message_id: Any) -> str | None:
+    """The message key (`chat:message`) of the report a card in this chat message shows."""
+    if not isinstance(chat_id, int) or not isinstance(message_id, int):
+        return None
+    key = session.scalar(
+        select(StoredReport.message_id)
+        .join(TelegramCard, TelegramCard.report_id == StoredReport.id)
+        .where(TelegramCard.chat_id == chat_id, TelegramCard.message_id == message_id)
+    )
+    return key or None

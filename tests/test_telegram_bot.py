@@ -254,3 +254,17 @@ def test_every_update_in_the_corpus_is_read_or_ignored_without_error(
     assert count(rt, RawMessage) >= 10
     assert any(r.fields["has_media"] for r in reports(rt))
     assert any(r.fields["forwarded"] for r in reports(rt))
+
+
+def test_the_bot_keeps_polling_through_bot_api_errors(db_url: str, botapi: BotApiServer) -> None:
+    rt = runtime(db_url, botapi)
+    botapi.fail_next("getUpdates", status=502)
+    botapi.fail_next("getUpdates", retry_after=1)
+
+    async def scenario() -> None:
+        async with running(make_bot(rt, botapi)):
+            botapi.push_update(message("lunch menu changed today"))
+            await until(lambda: reports(rt))
+
+    run(scenario())
+    assert len(botapi.calls_of("getUpdates")) >= 3

@@ -157,3 +157,32 @@ def test_callback_data_round_trips_and_refuses_strangers() -> None:
         assert parse_callback(data) == (2**62, action)
     for bad in ("", "t:1", "t:x:d", "t:1:q9", "t:1:z", "x:1:d"):
         assert parse_callback(bad) is None
+
+
+def test_a_reply_to_the_card_joins_the_cards_report_and_incident(
+    db_url: str, botapi: BotApiServer
+) -> None:
+    rt = runtime(db_url, botapi, threshold=4)
+    bot = make_bot(rt, botapi)
+    steps(bot, botapi, [message(ON_THE_FENCE)])
+    card = botapi.sent[0]
+    card_message = {
+        "message_id": card["message_id"],
+        "from": {
+            "id": 123456,
+            "is_bot": True,
+            "first_name": "Intake",
+            "username": "intake_test_bot",
+        },
+        "chat": {"id": GROUP, "type": "supergroup"},
+        "date": 1741979200,
+        "text": "card",
+    }
+    steps(
+        make_bot(rt, botapi),
+        botapi,
+        [message("yes, customers are calling about it", reply_to=card_message)],
+    )
+    first, reply = reports(rt)
+    assert first.incident_id is not None and reply.incident_id == first.incident_id
+    assert reply.in_reply_to == first.message_id
