@@ -146,8 +146,13 @@ class PipelineWorker:
         self.parse = parse
         self.threads = threads
         self.turns = turns_for(factory)
-        # A batch is one transaction: on SQLite it holds the only write lock, so keep it short.
-        self.batch = batch or (8 if self.turns else 50)
+        self.batch = batch or (8 if self.turns else 20)  # messages per round
+        # Messages per transaction. SQLite has one writer: a few per commit, turns
+        # taken with the intake. PostgreSQL workers run side by side, and a batch
+        # holds the row locks of every incident it touched until it commits: in a
+        # storm two batches touching the same incidents in another order deadlock.
+        # One message per transaction touches one incident, so they only queue.
+        self.per_transaction = self.batch if self.turns else 1
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup
         self.totals = Totals()
@@ -179,7 +184,11 @@ class PipelineWorker:
             try:
                 with self.turns.pipeline() if self.turns else nullcontext():
                     stats = run_pending(
-                        self.factory, self.parse, self.config, limit=self.batch, batch=self.batch
+                        self.factory,
+                        self.parse,
+                        self.config,
+                        limit=self.batch,
+                        batch=self.per_transaction,
                     )
             except Exception:  # the database went away: wait, and the next round retries
                 log.exception("pipeline round failed")
