@@ -16,6 +16,9 @@ Run from the repository root:
    visible in the database (a watcher reads new reports every 5 ms). p50 / p99.
 3. Anchor, same run: bare `parse_update` + `triage` of the same updates in this
    process, no bot, no database. The ratio says what the bot costs on top.
+4. The two stages alone, same updates, no HTTP: storing them (the bot's `accept`,
+   100 per durable commit) and then `core.pipeline.run_pending` over them; the
+   slower one bounds (1).
 
 The pipeline trigger: after each committed batch the poll loop signals the bot's
 pipeline worker, which runs core.pipeline.run_pending at once (in a thread)
@@ -51,10 +54,14 @@ from core.config_telegram import ChatRule, TelegramConfig  # noqa: E402
 from core.db import make_engine, session_factory  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.models import StoredReport  # noqa: E402
+from core.pipeline import run_pending  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.triage.engine import triage  # noqa: E402
+from ingest.raw import parse_raw  # noqa: E402
 from ingest.telegram import parse_update  # noqa: E402
 from ingest.telegram_bot import TelegramBot  # noqa: E402
+from ingest.telegram_bot_accept import accept  # noqa: E402
+from ingest.telegram_bot_filter import BotIdentity  # noqa: E402
 from tests.botapi_fixture import BotApiServer  # noqa: E402
 
 EXAMPLES = ROOT.parent / "shared" / "examples"
@@ -175,6 +182,23 @@ async def latency(url: str, n: int, rate: float) -> list[float]:
     return sorted(watcher.seen[m] - pushed[m] for m in pushed)
 
 
+def stages(url: str, n: int) -> tuple[float, float]:
+    """The bot's two stages alone, same updates, no HTTP: storing (accept), then the pipeline."""
+    server = BotApiServer()  # not started: only its base_url goes into the config
+    updates, chats = make_updates(n, 1)
+    rt = runtime(url, server, chats)
+    me = BotIdentity(123456, "intake_test_bot")
+    began = time.perf_counter()
+    for start in range(0, n, 100):
+        accept(rt.factory, updates[start : start + 100], rt.config, me)
+    stored = time.perf_counter()
+    run_pending(rt.work, parse_raw, rt.config)
+    done = time.perf_counter()
+    rt.engine.dispose()
+    server._http.server_close()
+    return n / (stored - began), n / (done - stored)
+
+
 def anchor(n: int) -> float:
     updates, _ = make_updates(n, 1)
     bodies = [json.dumps(u).encode() for u in updates]
@@ -205,12 +229,15 @@ def main() -> None:
     print(f"bench/telegram.py at {commit}, Python {platform.python_version()}, {args.runs} runs")
     databases = ["sqlite"] + (["postgresql"] if args.postgres else [])
     for database in databases:
-        rates, anchors, lat50, lat99 = [], [], [], []
+        rates, anchors, lat50, lat99, stores, pipes = [], [], [], [], [], []
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 url = _url(database, Path(tmp), "t")
                 rates.append(asyncio.run(throughput(url, args.n)))
                 anchors.append(anchor(args.n))
+                store_rate, pipe_rate = stages(_url(database, Path(tmp), "s"), args.n)
+                stores.append(store_rate)
+                pipes.append(pipe_rate)
                 url = _url(database, Path(tmp), "l")
                 waits = asyncio.run(latency(url, args.latency_n, args.rate))
                 lat50.append(percentile(waits, 50))
@@ -221,6 +248,9 @@ def main() -> None:
         print(f"{'bot: updates stored + triaged per second':<52}{rate:>12.0f}/s")
         print(f"{'anchor: bare parse + triage per second (no bot/db)':<52}{base:>12.0f}/s")
         print(f"{'ratio bot / anchor':<52}{rate / base:>14.3f}")
+        store, pipe = statistics.median(stores), statistics.median(pipes)
+        print(f"{'  stage alone: storing (accept, durable commits)':<52}{store:>12.0f}/s")
+        print(f"{'  stage alone: core.pipeline.run_pending':<52}{pipe:>12.0f}/s")
         p50, p99 = statistics.median(lat50) * 1000, statistics.median(lat99) * 1000
         print(f"{'latency p50, message available -> triaged':<52}{p50:>11.0f} ms")
         print(f"{'latency p99, message available -> triaged':<52}{p99:>11.0f} ms")
