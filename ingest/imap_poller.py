@@ -22,6 +22,7 @@ from imapclient import IMAPClient
 from core.config_email import MailboxConfig
 from core.pipeline import run_pending
 from core.runtime import Runtime
+from ingest.imap_lock import folder_lock
 from ingest.imap_reader import FolderReader, SyncResult
 from ingest.imap_session import connect, disconnect
 from ingest.raw import parse_raw
@@ -63,27 +64,39 @@ class FolderPoller:
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set: connect, read, wait for news, read again; reconnect on errors."""
+        waiting = False
         while not stop.is_set():
             client: IMAPClient | None = None
             try:
-                client = connect(self.box)
-                self._serve(client, stop)
+                with folder_lock(self.reader.factory, self.box.name, self.folder) as mine:
+                    if not mine:
+                        if not waiting:
+                            log.info("%s/%s: another process reads it; standing by", *self._at())
+                        waiting = True
+                        stop.wait(min(self.box.poll_seconds, 5.0))
+                        continue
+                    waiting = False
+                    try:
+                        client = connect(self.box)
+                        self._serve(client, stop)
+                    finally:  # let go of the mailbox before the lock
+                        if client is not None:
+                            disconnect(client)
             except Exception as exc:  # network, TLS, server, database: all mean "try again later"
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = self.backoff.delay(self.failures)
                 log.warning(
                     "%s/%s: %s; reconnecting in %.1f s (attempt %d)",
-                    self.box.name,
-                    self.folder,
+                    *self._at(),
                     self.last_error,
                     delay,
                     self.failures,
                 )
                 stop.wait(delay)
-            finally:
-                if client is not None:
-                    disconnect(client)
+
+    def _at(self) -> tuple[str, str]:
+        return self.box.name, self.folder
 
     def sync_once(self, client: IMAPClient) -> SyncResult:
         result = self.reader.sync(client)

@@ -303,3 +303,37 @@ def test_idle_is_renewed_before_the_server_would_drop_it(
         stop.set()
         thread.join(timeout=10)
     assert poller.failures == 0 and poller.last_error is None
+
+
+def test_one_process_reads_a_folder_at_a_time_on_postgresql(
+    postgres_db_url: str, mail_user: MailUser, tmp_path: Path
+) -> None:
+    """Two readers of one folder (as two `intake run` processes would be): one reads, one waits."""
+    rt = open_db(postgres_db_url)
+    box = mailbox_for(mail_user, tmp_path)
+    other_rt = open_db(postgres_db_url)  # its own engine and connections, like another process
+    first = FolderPoller(box, "INBOX", FolderReader(box, "INBOX", rt.factory), Backoff(0.05, 0.5))
+    second = FolderPoller(
+        box, "INBOX", FolderReader(box, "INBOX", other_rt.factory), Backoff(0.05, 0.5)
+    )
+    stop_first, stop_second = threading.Event(), threading.Event()
+    one = threading.Thread(target=first.run, args=(stop_first,))
+    one.start()
+    wait_for(lambda: first.syncs >= 1)
+    two = threading.Thread(target=second.run, args=(stop_second,))
+    two.start()
+    try:
+        mail_user.append(numbered(1))
+        wait_for(lambda: len(raw_rows(rt)) == 1)
+        time.sleep(0.5)
+        assert (first.syncs >= 2, second.syncs) == (True, 0)
+        stop_first.set()  # the reader goes away: the other takes over
+        one.join(timeout=10)
+        mail_user.append(numbered(2))
+        wait_for(lambda: len(raw_rows(rt)) == 2, timeout=15)
+        wait_for(lambda: second.syncs >= 1)  # it was the one that read it
+    finally:
+        stop_first.set()
+        stop_second.set()
+        one.join(timeout=10)
+        two.join(timeout=10)
