@@ -7,8 +7,10 @@ wrong type instead of raising, so odd payloads degrade to missing fields.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,14 +20,87 @@ from core.report import ParseError
 _KINDS = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
 
 
+# What PostgreSQL refuses in text and JSON: NUL, and lone surrogates (not UTF-8). Valid JSON
+# carries them as \u0000 and \ud800 escapes, and Python's JSON decoder lets through
+# UTF-8-encoded surrogates in bytes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with NUL and lone surrogates replaced by U+FFFD, so any database can store it."""
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
+def _unstorable_float(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _needs_cleaning(tree: Any) -> bool:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _UNSTORABLE.search(node):
+                return True
+        elif _unstorable_float(node):
+            return True
+        elif isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _clean(tree: dict[str, Any]) -> None:
+    """Apply `storable` to every string of a parsed JSON tree, keys included, and turn NaN
+    and infinities into None, in place.
+
+    Iterative: a deeply nested body must not turn into a RecursionError here."""
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                value = node.pop(key) if _UNSTORABLE.search(key) else node[key]
+                node[storable(key)] = _clean_leaf(value)
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append(value)
+                else:
+                    node[index] = _clean_leaf(value)
+
+
+def _clean_leaf(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    return None if _unstorable_float(value) else value
+
+
+def _null(name: str) -> None:
+    return None
+
+
 def load_object(body: bytes | str | dict[str, Any], what: str) -> dict[str, Any]:
-    """The JSON object in `body` (a dict is taken as already parsed); ParseError otherwise."""
+    """The JSON object in `body` (a dict is taken as already parsed); ParseError otherwise.
+
+    Strings come back storable (see `storable`); NaN and Infinity, which Python's decoder
+    (and so the webhook routes) accept but JSON and PostgreSQL do not, read as null."""
     if isinstance(body, dict):
+        if _needs_cleaning(body):
+            try:
+                body = copy.deepcopy(body)  # the caller's dict stays as it was
+            except RecursionError:
+                raise ParseError(f"{what} is nested too deeply") from None
+            _clean(body)
         return body
     if not isinstance(body, bytes | bytearray | str):
         raise ParseError(f"{what} must be bytes, str or dict, not {kind(body)}")
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_null)
     except json.JSONDecodeError as e:
         if not body.strip():  # checked only on failure: stripping copies the whole body
             raise ParseError("empty body") from None
@@ -34,6 +109,8 @@ def load_object(body: bytes | str | dict[str, Any], what: str) -> dict[str, Any]
         raise ParseError(f"not JSON: {e}") from None
     if not isinstance(payload, dict):
         raise ParseError(f"{what} is a JSON {kind(payload)}, not an object")
+    if isinstance(body, str) or b"\\u" in body or b"\xed" in body:
+        _clean(payload)
     return payload
 
 
@@ -47,8 +124,8 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 
 def as_str(value: Any) -> str | None:
-    """A non-empty string, else None."""
-    return value if isinstance(value, str) and value else None
+    """A string with more than whitespace in it, else None (a blank title is no title)."""
+    return value if isinstance(value, str) and value and not value.isspace() else None
 
 
 def as_id(value: Any) -> str | None:

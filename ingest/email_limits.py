@@ -46,7 +46,9 @@ MAX_PARSE_LINES = 150_000
 _HEADER_BLOCK = re.compile(rb"(?:From [^\n]*\n)?(?:[\x21-\x39\x3b-\x7e]*:[^\n]*\n|[ \t][^\n]*\n)*")
 _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-_BOUNDARY_PARAM = re.compile(rb'(?i)\bboundary\s*\*?=\s*(?:"([^"\n]{1,200})"|([^\s;"]{1,200}))')
+# Matched in the lower-cased text, where a plain literal search is fast; the value is then
+# read from the same position in the original.
+_BOUNDARY_PARAM = re.compile(rb'boundary\s*\*?=\s*(?:"([^"\n]{1,200})"|([^\s;"]{1,200}))')
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,15 @@ def _delimiters(text: bytes, boundaries: set[bytes]) -> re.Pattern[bytes]:
     # Longest first, so a boundary that is a prefix of another never shadows it.
     names = sorted(boundaries, key=len, reverse=True)
     alternatives = b"|".join(re.escape(name) for name in names)
-    return re.compile(rb"(?m)^--(" + alternatives + rb")(--)?[ \t]*$")
+    return re.compile(rb"\n--(" + alternatives + rb")(--)?[ \t]*(?=\n|$)")
 
 
 def _check_mime_structure(text: bytes) -> tuple[int | None, str]:
     """(where to cut the text, or None; why the body must be read as plain text, or "")."""
-    boundaries = {quoted or bare for quoted, bare in _BOUNDARY_PARAM.findall(text)}
+    boundaries = {
+        text[match.start(match.lastindex or 1) : match.end(match.lastindex or 1)]
+        for match in _BOUNDARY_PARAM.finditer(text.lower())
+    }
     if not boundaries:
         return None, ""
     if len(boundaries) > MAX_BOUNDARIES:

@@ -28,6 +28,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from core.report import Attachment, ParseError, Report
+from ingest._values import storable
 from ingest.email_auto import Shape, classify_automatic
 from ingest.email_body import body_text, html_source, split_body
 from ingest.email_forward import find_inline_forward
@@ -146,6 +147,27 @@ def _fill_content(
     return original.subject or subject
 
 
+def _make_storable(report: Report) -> None:
+    """NUL bytes and undecodable leftovers (lone surrogates) become U+FFFD in every string,
+    so the report can be written to PostgreSQL, which refuses both."""
+    for name in ("title", "text", "note", "quoted", "reporter", "reporter_address"):
+        setattr(report, name, storable(getattr(report, name)))
+    for name in ("forwarded_by", "message_id", "in_reply_to", "fingerprint"):
+        setattr(report, name, storable(getattr(report, name)))
+    report.set_aside_evidence = storable(report.set_aside_evidence)
+    report.recipients = [storable(value) for value in report.recipients]
+    report.references = [storable(value) for value in report.references]
+    report.warnings = [storable(value) for value in report.warnings]
+    report.headers = {storable(key): storable(value) for key, value in report.headers.items()}
+    report.fields = {
+        key: storable(value) if isinstance(value, str) else value
+        for key, value in report.fields.items()
+    }
+    report.attachments = [
+        Attachment(storable(a.name), storable(a.content_type), a.size) for a in report.attachments
+    ]
+
+
 def parse_email(raw: bytes) -> Report:
     """Parse raw RFC 5322 bytes into a `Report`; see the module docstring for `fields`."""
     checked = check_limits(raw)
@@ -216,4 +238,5 @@ def parse_email(raw: bytes) -> Report:
         report.fields.update(facts)
         if issue_id:
             report.fingerprint = f"sentry:issue:{issue_id}"
+    _make_storable(report)
     return report
