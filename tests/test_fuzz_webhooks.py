@@ -290,7 +290,9 @@ def test_blank_sentry_title_falls_back_to_the_next_candidate() -> None:
     assert report is not None and report.title.strip()
 
 
-@pytest.mark.xfail(strict=True, reason="reported: split_notification cannot encode a lone surrogate")
+@pytest.mark.xfail(
+    strict=True, reason="reported: split_notification cannot encode a lone surrogate"
+)
 def test_alertmanager_route_lone_surrogate() -> None:
     """Reported, not fixed here (ingest/alertmanager.py is the alerts area's): a notification
     with a \\ud800 escape, valid JSON, makes split_notification raise UnicodeEncodeError,
@@ -302,7 +304,9 @@ def test_alertmanager_route_lone_surrogate() -> None:
         assert isinstance(outcome(alertmanager.parse_alert, body), Report)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: parse_event keeps a NUL dedup_key in the fingerprint")
+@pytest.mark.xfail(
+    strict=True, reason="reported: parse_event keeps a NUL dedup_key in the fingerprint"
+)
 def test_events_dedup_key_with_nul() -> None:
     """Reported, not fixed here (ingest/events.py is the alerts area's): the route accepts
     "dedup_key": "a\\u0000b" and passes it on in meta; the report's fingerprint then holds
