@@ -222,3 +222,30 @@ def test_permanent_refusal_is_dead_at_once(db_url: str, smtp_server: Any) -> Non
     assert stats.dead == 1 and stats.sent == 1
     dead = outbox(rt, state=DEAD)
     assert len(dead) == 1 and dead[0].attempts == 1 and "554" in (dead[0].last_error or "")
+
+
+def test_two_workers_share_the_outbox_and_send_each_message_once(
+    db_url: str, smtp_server: Any
+) -> None:
+    import threading
+
+    many = "\n".join(
+        ["[[audience]]", 'name = "all"', "emails = ["]
+        + [f'  "user{i}@ourco.example",' for i in range(40)]
+        + ["]"]
+    )
+    rt = notify_runtime(db_url, smtp_toml(smtp_server.port) + many)
+    declare(rt)
+    workers = [Delivery(rt, batch=5), Delivery(rt, batch=5)]
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda w=w: results.append(w.deliver_due().sent)) for w in workers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 40
+    ids = [parsed(m.data)["Message-ID"] for m in smtp_server.messages]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    assert all(r.state == SENT for r in outbox(rt))
