@@ -150,7 +150,6 @@ class Dashboard:
                 "incident": incident,
                 "updates": [e for e in incident.events if e.kind == "update_posted"],
                 "notifications": notify_view.for_incident(session, incident.id),
-                "reports_by_id": {r.id: r for r in incident.reports},
             }
 
         return await self.render(request, actor, "incident.html", load)
