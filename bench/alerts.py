@@ -16,7 +16,8 @@ It prints one table:
 2. the anchor, measured in the same run on the same machine with the same wrk
    settings: Prometheus Alertmanager (`/usr/bin/prometheus-alertmanager`, clustering
    off, a null receiver) taking one alert per `POST /api/v2/alerts`;
-3. the ratio of (1) to (2);
+3. the ratio of (1) to (2), and for context a no-op Starlette app (reads the body,
+   answers 202) under the same wrk load: the framework's ceiling on this machine now;
 4. processing lag at a steady `--lag-rate` alerts/s for `--lag-seconds`: a paced
    client posts signed alerts and notes when each 2xx came back; a reader polls the
    database every 10 ms and notes when each report is there, triaged and grouped
@@ -250,6 +251,34 @@ def measure_intake(args: argparse.Namespace, run: int) -> WrkResult:
             intake.stop()
 
 
+NOOP_APP = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def accept(request):
+    return JSONResponse({"read": len(await request.body())}, 202)
+
+app = Starlette(routes=[Route("/webhooks/sentry", accept, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def measure_noop(args: argparse.Namespace, run: int) -> WrkResult:
+    """The framework's ceiling on this machine now: Starlette reading the body, nothing else."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", NOOP_APP, str(port)], cwd=ROOT)
+    try:
+        wait_port(port, proc)
+        body = sentry_body()
+        headers = {"Sentry-Hook-Resource": "event_alert", "Sentry-Hook-Signature": sign(body)}
+        return run_wrk(port, "/webhooks/sentry", body.decode(), headers, args, f"noop{run}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def measure_alertmanager(args: argparse.Namespace, run: int) -> WrkResult:
     with tempfile.TemporaryDirectory(prefix="bench-am-") as folder:
         am = Alertmanager(Path(folder))
@@ -265,7 +294,7 @@ def measure_alertmanager(args: argparse.Namespace, run: int) -> WrkResult:
                     "generatorURL": "http://prometheus.example:9090/graph",
                 }
             ]
-            headers = {}
+            headers: dict[str, str] = {}
             return run_wrk(am.port, "/api/v2/alerts", json.dumps(alert), headers, args, f"am{run}")
         finally:
             am.stop()
@@ -374,9 +403,11 @@ def main() -> None:
             sys.exit(f"{tool} is missing (Debian packages wrk, prometheus-alertmanager)")
     ours: list[WrkResult] = []
     theirs: list[WrkResult] = []
+    noops: list[WrkResult] = []
     for run in range(args.runs):
         ours.append(measure_intake(args, run))
         theirs.append(measure_alertmanager(args, run))
+        noops.append(measure_noop(args, run))
         print(
             f"run {run + 1}: intake {ours[-1].rate:,.0f}/s p99 {ours[-1].p99_ms:.1f} ms "
             f"(errors {ours[-1].errors}); alertmanager {theirs[-1].rate:,.0f}/s",
@@ -405,6 +436,16 @@ def main() -> None:
         ("Alertmanager POST /api/v2/alerts (1 alert), alerts/s", spread(their_rates), "anchor"),
         ("  p99 latency, ms", spread([r.p99_ms for r in theirs], "{:.1f}"), ""),
         ("ratio intake / Alertmanager", f"{ratio:.2f}", ">= 0.25"),
+        (
+            "context: no-op Starlette (reads the body, answers 202), alerts/s",
+            spread([r.rate for r in noops]),
+            "",
+        ),
+        (
+            "  ratio no-op / Alertmanager (the framework's ceiling here)",
+            f"{statistics.median([r.rate for r in noops]) / statistics.median(their_rates):.2f}",
+            "",
+        ),
         (
             f"processing lag at {args.lag_rate}/s for {args.lag_seconds:.0f} s, p50 s",
             spread([percentile(lag, 0.5) for lag in lags], "{:.3f}"),
