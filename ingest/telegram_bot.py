@@ -116,8 +116,8 @@ class TelegramBot:
     # --- start and stop ------------------------------------------------------------------
 
     async def start(self) -> BotIdentity:
+        await self.bot.initialize()  # does nothing when initialised; again after a restart
         if self.me is None:
-            await self.bot.initialize()
             user = await self.bot.get_me()
             self.me = BotIdentity(user.id, user.username or "")
             self.started_at = now()
@@ -135,15 +135,18 @@ class TelegramBot:
         if self.config.mode == "polling":
             tasks.append(asyncio.create_task(self._poll_loop(stop), name="telegram-poll"))
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        stopping.cancel()
-        await self.drain(timeout=5)
-        await self.bot.shutdown()
+        try:
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            stopping.cancel()
+            await self.drain(timeout=5)
+            await self.bot.shutdown()
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed and not stop.is_set():
+            raise failed[0]  # `intake run` restarts a crashed component after a pause
 
     async def drain(self, timeout: float = 10) -> None:
         """Wait until everything queued has been sent."""

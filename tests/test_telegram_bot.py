@@ -268,3 +268,37 @@ def test_the_bot_keeps_polling_through_bot_api_errors(db_url: str, botapi: BotAp
 
     run(scenario())
     assert len(botapi.calls_of("getUpdates")) >= 3
+
+
+def test_a_crash_inside_the_bot_surfaces_so_intake_run_restarts_it(
+    db_url: str, botapi: BotApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from core import run as host
+    from ingest import telegram_bot
+
+    rt = runtime(db_url, botapi)
+    real_accept = telegram_bot.accept
+    calls = []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real_accept(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(telegram_bot, "accept", flaky)
+    monkeypatch.setattr(host, "RESTART_PAUSE", 0.1)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        bot = make_bot(rt, botapi)
+        supervised = asyncio.create_task(host.supervise(bot, stop))
+        botapi.push_update(message("lunch menu changed today"))
+        await until(lambda: reports(rt))
+        stop.set()
+        await asyncio.wait_for(supervised, 15)
+
+    run(scenario())
+    assert len(calls) >= 2 and len(raws(rt)) == 1
