@@ -240,10 +240,10 @@ class TelegramBot:
                 stats = await asyncio.to_thread(
                     self._one_writer, run_pending, self.rt.work, parse_raw, self.rt.config, BATCH
                 )
+                for card in await asyncio.to_thread(self._one_writer, self._claim_cards):
+                    self._queue(self._send_card, card)
                 if stats.processed + stats.ignored + stats.quarantined + stats.parked < BATCH:
                     break
-            for card in await asyncio.to_thread(self._claim_cards):
-                self._queue(self._send_card, card)
 
     def _one_writer(self, work: Callable[..., T], *args: Any) -> T:
         if self._writer is None:
