@@ -118,8 +118,12 @@ class RawWriter:
             loop.call_soon_threadsafe(_fail, future)
             return
         self._on_stored()
+        # One wake-up per event loop for the whole batch, not one per request.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, list[Stored]]]] = {}
         for (_, loop, future), stored in zip(jobs, results, strict=True):
-            loop.call_soon_threadsafe(_succeed, future, stored)
+            by_loop.setdefault(loop, []).append((future, stored))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_succeed_all, answers)
 
     @staticmethod
     def _store(session: Session, items: Sequence[Incoming]) -> list[Stored]:
@@ -184,9 +188,10 @@ class StoreFailed(Exception):
     """The database refused the batch; the client gets 503 and retries."""
 
 
-def _succeed(future: asyncio.Future[list[Stored]], stored: list[Stored]) -> None:
-    if not future.done():  # the request may have been cancelled (client gone)
-        future.set_result(stored)
+def _succeed_all(answers: list[tuple[asyncio.Future[list[Stored]], list[Stored]]]) -> None:
+    for future, stored in answers:
+        if not future.done():  # the request may have been cancelled (client gone)
+            future.set_result(stored)
 
 
 def _fail(future: asyncio.Future[list[Stored]]) -> None:
