@@ -53,6 +53,7 @@ def make_environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates do not change under a running service: no stat per page
     )
     env.globals.update(
         QUESTIONS=QUESTIONS,
