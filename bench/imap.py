@@ -11,8 +11,8 @@ table, each figure the median of `--runs` runs, the runs interleaved:
 1. IMAP ingest: `intake mailbox poll --once` (run in this process through the CLI,
    fresh SQLite database each run) over a Dovecot Maildir seeded with the mails
    (files written straight into the Maildir, not timed): connect, batched FETCH of
-   BODY.PEEK[], store, commit, set \\Seen, then triage and grouping of all of them;
-   also with `--no-process` (storing alone);
+   BODY.PEEK[], store, commit, set \\Seen, and triage and grouping of each batch once it
+   is committed (while the next is fetched); also with `--no-process` (storing alone);
 2. the anchor: `intake import DIR` of the same mails from a local Maildir, into a fresh
    database the same way, end to end and with `--no-process`;
 3. the raw batched FETCH rate (sizes, then 200 UIDs per `UID FETCH BODY.PEEK[]`, the
@@ -206,10 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for run in range(args.runs):
             log(f"run {run + 1}/{args.runs}")
-            timings["imap"].append(imap_run(server, mails, work, run, process=True))
-            timings["import"].append(import_run(maildir, work, run, process=True))
-            timings["imap_s"].append(imap_run(server, mails, work, run, process=False))
-            timings["import_s"].append(import_run(maildir, work, run, process=False))
+            # Alternate which side goes first, so a drift in machine load favours neither.
+            for process in (True, False):
+                order = ("imap", "import") if (run + process) % 2 == 0 else ("import", "imap")
+                for side in order:
+                    took = (
+                        imap_run(server, mails, work, run, process)
+                        if side == "imap"
+                        else import_run(maildir, work, run, process)
+                    )
+                    timings[side + ("" if process else "_s")].append(took)
             fetches.append(fetch_rate(server, mails, work))
         log(f"latency over {args.latency} mails")
         samples = latency(server, generate(args.latency, args.seed + 1), work)

@@ -138,6 +138,9 @@ def poll_command(
 
 
 def _poll_once(boxes: list[MailboxConfig], rt: Runtime, no_process: bool, batch: int) -> None:
+    # Triage each batch once committed, while the next one is fetched; what is
+    # left (an earlier run's mail, retries due) is processed at the end.
+    wake = None if no_process else pipeline_waker(rt)
     failed = False
     for box in boxes:
         try:
@@ -148,7 +151,8 @@ def _poll_once(boxes: list[MailboxConfig], rt: Runtime, no_process: bool, batch:
             continue
         try:
             for folder in box.folders:
-                result = FolderReader(box, folder, rt.factory, batch=batch).sync(client)
+                reader = FolderReader(box, folder, rt.factory, wake, batch)
+                result = reader.sync(client)
                 click.echo(
                     f"{box.name}/{folder}: fetched {result.fetched}, stored {result.stored} new, "
                     f"quarantined {result.quarantined}, acknowledged {result.acknowledged}"
