@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,16 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/triage.py
 	$(BIN)/python bench/pipeline.py
+
+# Coverage-guided fuzzing of the email parser (fuzz/email_atheris.py) for FUZZ_MINUTES, on a
+# corpus seeded from ../shared/corpora into a temporary folder; crashes land in var/fuzz/.
+FUZZ_MINUTES ?= 5
+fuzz: $(STAMP)
+	mkdir -p var/fuzz
+	corpus=$$(mktemp -d) && trap 'rm -rf "$$corpus"' EXIT && \
+	$(BIN)/python fuzz/seed_corpus.py "$$corpus" && \
+	$(BIN)/python fuzz/email_atheris.py "$$corpus" -max_total_time=$$(( $(FUZZ_MINUTES) * 60 )) \
+		-max_len=100000 -timeout=10 -rss_limit_mb=2048 -artifact_prefix=var/fuzz/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

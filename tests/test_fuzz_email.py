@@ -7,15 +7,20 @@ pieces that break MIME parsers (boundaries, encoded words, transfer encodings, N
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.report import ParseError, Report
 from ingest.email_parse import parse_email
-from tests.conftest import CORPORA, EXAMPLES, require_shared
+from tests.conftest import CORPORA, EXAMPLES, ROOT, require_shared
 from tests.fuzz_settings import fuzz_settings
 
 # The mail folders of the corpora (tests/test_email_corpora.py parses each one as it is).
@@ -165,3 +170,25 @@ def test_nul_in_subject_and_body_is_replaced_so_postgresql_can_store_it() -> Non
     assert report.title == "Portal\ufffd down"
     assert report.text == "Login\ufffd fails"
     assert_storable(report)
+
+
+def test_atheris_target_seeds_from_the_corpora_and_runs(tmp_path: Path) -> None:
+    """`make fuzz` in small: seed the corpus, then a few hundred coverage-guided runs."""
+    require_shared(CORPORA)
+    if importlib.util.find_spec("atheris") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("atheris is missing: pip install -e '.[dev]'")
+        pytest.skip("atheris not installed")
+    target = [sys.executable, str(ROOT / "fuzz" / "email_atheris.py")]
+    seeder = [sys.executable, str(ROOT / "fuzz" / "seed_corpus.py"), str(tmp_path / "all")]
+    seeded = subprocess.run(seeder, capture_output=True)
+    assert seeded.returncode == 0, seeded.stderr
+    assert len(list((tmp_path / "all").iterdir())) > 500
+    small = tmp_path / "small"
+    small.mkdir()
+    for path in sorted((tmp_path / "all").iterdir())[:30]:
+        (small / path.name).write_bytes(path.read_bytes())
+    flags = ["-runs=300", "-max_len=20000", "-timeout=10", f"-artifact_prefix={tmp_path}/"]
+    done = subprocess.run([*target, str(small), *flags], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Done 300 runs" in done.stderr
