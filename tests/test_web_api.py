@@ -230,6 +230,7 @@ def test_requests_from_the_openapi_document_never_make_a_5xx(db_url: str, tmp_pa
 
         @settings(
             max_examples=150,
+            derandomize=True,  # the same requests every run: a failure reproduces, no flakes
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         )
@@ -250,4 +251,6 @@ def test_requests_from_the_openapi_document_never_make_a_5xx(db_url: str, tmp_pa
         loop.run_until_complete(c.aclose())
         loop.close()
     # The draws reached real work, not only refusals.
-    assert {("GET", 200), ("POST", 200), ("GET", 404), ("POST", 422)} <= seen, seen
+    statuses = {status for _, status in seen}
+    assert ("GET", 200) in seen and {("POST", 200), ("POST", 201)} & seen, seen
+    assert {400, 404, 409, 422} <= statuses, seen
