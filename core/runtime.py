@@ -45,4 +45,10 @@ def open_runtime(path: Path | None = None, migrate: bool = True) -> Runtime:
     engine = make_engine(url)
     migrated = upgrade(engine) if migrate else (None, None)
     work = session_factory(make_engine(url, durable=False))
-    return Runtime(config, engine, session_factory(engine), migrated, work)
+    rt = Runtime(config, engine, session_factory(engine), migrated, work)
+    # Every change made through this runtime writes the notifications it causes
+    # in its own transaction (the CLI's declare/update/resolve included).
+    from core.outbox import install_runtime
+
+    install_runtime(rt)
+    return rt
