@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,9 +37,10 @@ from core import config_telegram
 from core.db import transaction
 from core.models import StoredReport, now
 from core.models_telegram import TelegramCard
-from core.pipeline import run_pending
+from core.pipeline import Stats, run_pending
 from core.runtime import Runtime
 from core.service import Component
+from core.worker import WAKEUP, turns_for
 from ingest import telegram_cards as cards
 from ingest.raw import parse_raw
 from ingest.telegram_bot_accept import Accepted, IgnoredChats, accept
@@ -105,9 +105,13 @@ class TelegramBot:
         self._sender: asyncio.Task[None] | None = None
         self._pipeline_lock = asyncio.Lock()
         self._carded_upto = 0  # reports up to this id have been looked at for cards
-        # SQLite has one writer. Taking turns here (storing a batch, triaging a
-        # batch) beats colliding in SQLite, whose busy handler sleeps up to 100 ms.
-        self._writer = threading.Lock() if rt.engine.dialect.name == "sqlite" else None
+        # SQLite has one writer: storing and triaging take turns with every other
+        # writer in the process (core.worker's, storing first) instead of colliding
+        # in SQLite's busy handler, which sleeps up to 100 ms. PostgreSQL needs none.
+        self._turns = turns_for(rt.factory)
+        # On PostgreSQL one message per transaction, as core.worker does: batches of
+        # several, run by two workers in a storm, can deadlock on incident rows.
+        self._per_transaction = BATCH if self._turns else 1
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> TelegramBot:
@@ -197,14 +201,10 @@ class TelegramBot:
         """Store and apply a batch (committed when this returns), then queue what follows."""
         me = await self.start()
         accepted = await asyncio.to_thread(
-            self._one_writer,
-            accept,
-            self.rt.factory,
-            updates,
-            self.rt.config,
-            me,
-            self.ignored_chats,
+            self._storing, accept, self.rt.factory, updates, self.rt.config, me, self.ignored_chats
         )
+        if accepted.pending:
+            WAKEUP.ring()  # a pipeline worker hosted in this process may take them too
         self.follow_up(accepted)
         return accepted
 
@@ -237,18 +237,27 @@ class TelegramBot:
         """Triage what is stored, then queue the cards the new reports need."""
         async with self._pipeline_lock:
             while True:  # a batch per turn, so storing new updates never waits for all of it
-                stats = await asyncio.to_thread(
-                    self._one_writer, run_pending, self.rt.work, parse_raw, self.rt.config, BATCH
-                )
-                for card in await asyncio.to_thread(self._one_writer, self._claim_cards):
+                stats = await asyncio.to_thread(self._triaging, self._run_pending)
+                for card in await asyncio.to_thread(self._storing, self._claim_cards):
                     self._queue(self._send_card, card)
                 if stats.processed + stats.ignored + stats.quarantined + stats.parked < BATCH:
                     break
 
-    def _one_writer(self, work: Callable[..., T], *args: Any) -> T:
-        if self._writer is None:
+    def _run_pending(self) -> Stats:
+        return run_pending(
+            self.rt.work, parse_raw, self.rt.config, limit=BATCH, batch=self._per_transaction
+        )
+
+    def _storing(self, work: Callable[..., T], *args: Any) -> T:
+        if self._turns is None:
             return work(*args)
-        with self._writer:
+        with self._turns.intake():
+            return work(*args)
+
+    def _triaging(self, work: Callable[..., T], *args: Any) -> T:
+        if self._turns is None:
+            return work(*args)
+        with self._turns.pipeline():
             return work(*args)
 
     def _claim_cards(self) -> list[CardToSend]:
