@@ -88,7 +88,7 @@ def _calendar_date(value: str, us_order: bool) -> tuple[int, int, int] | None:
     year = 0
     days: list[int] = []
     for word in _WORD.findall(value):
-        if word.isdigit():
+        if word.isdecimal():  # isdigit() also takes "²", which int() refuses
             number = int(word)
             if len(word) == 4:
                 year = number

@@ -192,3 +192,17 @@ def test_atheris_target_seeds_from_the_corpora_and_runs(tmp_path: Path) -> None:
     done = subprocess.run([*target, str(small), *flags], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Done 150 runs" in done.stderr
+
+
+def test_superscript_digit_in_a_forwarded_date() -> None:
+    """Regression found by `make fuzz`: "²" passed str.isdigit() and crashed int() while
+    reading the date of an inline forward (a ValueError, not a ParseError)."""
+    raw = (
+        "From: Nyanko <nyanko@example.jp>\r\nSubject: Fwd: bounce\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nForward the message.\r\n\r\n"
+        "Begin forwarded message:\r\n\r\n> From: Mail Delivery <mailer@example.jp>\r\n"
+        "> Date: 2009\u00b2 April 28 23:45\r\n> Subject: Undelivered\r\n>\r\n> Lost mail.\r\n"
+    ).encode()
+    report = parse_email(raw)
+    assert report.title == "Undelivered"
+    assert_storable(report)
