@@ -261,20 +261,25 @@ def main() -> None:
 
 
 _PG: Any = None
+_PG_DBS: list[Any] = []
 
 
 def _url(database: str, tmp: Path, tag: str) -> str:
     if database == "sqlite":
         return f"sqlite:///{tmp}/{tag}.db"
     global _PG
-    if _PG is None:
-        from tests.postgres_fixture import start_postgres
+    from tests.postgres_fixture import fresh_database, new_base_dir, start_postgres
 
-        base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-        base.chmod(0o777)
-        _PG = start_postgres(base, fsync=True)
-    return str(_PG.create_database())
+    if _PG is None:  # on disk with fsync on: durable commits cost what they cost
+        _PG = start_postgres(new_base_dir(in_memory=False), fsync=True)
+    database_cm = fresh_database(_PG)
+    _PG_DBS.append(database_cm)  # dropped with the server at exit
+    return str(next(database_cm))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        if _PG is not None:
+            _PG.close()
