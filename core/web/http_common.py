@@ -72,12 +72,26 @@ def matching_name(given: str, secrets: Iterable[tuple[str, str]]) -> str | None:
     return found
 
 
+# hashlib lets go of the GIL while hashing 2 KB or more at once; getting it back
+# means waiting for the store-writer thread's turn, which cost the event loop
+# ~0.3 ms a request. Fed in smaller pieces, the hash keeps the GIL (and is as fast).
+_PIECE = 2047
+
+
+def hmac_sha256_hex(secret: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    view = memoryview(body)
+    for start in range(0, len(view), _PIECE):
+        mac.update(view[start : start + _PIECE])
+    return mac.hexdigest()
+
+
 def signed_by(body: bytes, signature: str, secrets: Iterable[tuple[str, str]]) -> str | None:
     """The name of the secret whose hex HMAC-SHA256 of `body` is `signature`, if any."""
     given = signature.strip().lower().encode()
     found = None
     for name, secret in secrets:
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        expected = hmac_sha256_hex(secret, body).encode()
         if hmac.compare_digest(given, expected) and found is None:
             found = name
     return found
