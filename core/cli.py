@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from core import cli_incidents, cli_notify, cli_run, cli_store, cli_telegram, cli_web
+from core import cli_incidents, cli_init, cli_notify, cli_run, cli_store, cli_telegram, cli_web
 from core.cli_common import config_option
 from core.cli_mailbox import mailbox_group
 from core.config import Config, ConfigError, load_config
@@ -94,6 +94,7 @@ def triage_command(
 main.add_command(cli_store.db_group)
 for _command in (
     cli_run.run_command,
+    cli_init.init_command,
     cli_web.serve_command,
     cli_store.import_command,
     cli_store.process_command,
