@@ -124,8 +124,10 @@ class MailUser:
         stamp = int(time.time())
         for body in bodies:
             count += 1
-            # Maildir names must be unique forever: Dovecot keys UIDs by them.
-            name = f"{stamp}.M{next(_seeded)}P{os.getpid()}.seed"
+            # Maildir names must be unique forever: Dovecot keys UIDs by them. S= and W=
+            # (size on disk, size with CRLF) are what Dovecot's own delivery writes.
+            virtual = len(body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            name = f"{stamp}.M{next(_seeded)}P{os.getpid()}.seed,S={len(body)},W={virtual}"
             tmp = target / "tmp" / name
             tmp.write_bytes(body)
             os.chown(tmp, MAIL_UID, MAIL_UID)
