@@ -222,12 +222,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="messages/s in the latency run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     print(f"bench/telegram.py at {commit}, Python {platform.python_version()}, {args.runs} runs")
-    databases = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    databases = ([] if args.skip_sqlite else ["sqlite"]) + (["postgresql"] if args.postgres else [])
     for database in databases:
         rates, anchors, lat50, lat99, stores, pipes = [], [], [], [], [], []
         for _ in range(args.runs):
@@ -274,7 +275,7 @@ def _url(database: str, tmp: Path, tag: str) -> str:
         _PG = start_postgres(new_base_dir(in_memory=False), fsync=True)
     database_cm = fresh_database(_PG)
     _PG_DBS.append(database_cm)  # dropped with the server at exit
-    return str(next(database_cm))
+    return str(database_cm.__enter__())
 
 
 if __name__ == "__main__":
