@@ -25,10 +25,15 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"
 _ENVIRONMENT_LABELS = ("environment", "env", "stage", "tier")
 
 
+def clean(text: str) -> str:
+    """Text a database can store: no NUL, no lone surrogate (valid JSON allows both)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def label_fingerprint(labels: dict[str, Any]) -> str:
     """A stable id for an alert without Alertmanager's own fingerprint (sorted labels)."""
     canonical = json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def alert_identity(alert: dict[str, Any], group_status: str | None) -> tuple[str, str, str]:
@@ -65,7 +70,8 @@ def split_notification(notification: dict[str, Any]) -> list[tuple[str, bytes]]:
     out = []
     for alert in notification["alerts"]:
         fingerprint, starts_at, alert_status = alert_identity(alert, status)
-        body = json.dumps({"alert": alert, "group": group}, ensure_ascii=False).encode()
+        # ASCII escapes: valid JSON may hold a lone surrogate, which UTF-8 cannot encode.
+        body = json.dumps({"alert": alert, "group": group}).encode()
         out.append((f"{fingerprint}:{starts_at}:{alert_status}", body))
     return out
 
@@ -77,12 +83,21 @@ def parse_alert(body: bytes | str | dict[str, Any]) -> Report:
     if not isinstance(alert, dict):
         raise ParseError(f"stored alert has no 'alert' object (got {kind(alert)})")
     group = as_dict(stored.get("group"))
-    labels = {k: v for k, v in as_dict(alert.get("labels")).items() if isinstance(v, str)}
-    annotations = {k: v for k, v in as_dict(alert.get("annotations")).items() if isinstance(v, str)}
+    labels = {
+        clean(k): clean(v) for k, v in as_dict(alert.get("labels")).items() if isinstance(v, str)
+    }
+    annotations = {
+        clean(k): clean(v)
+        for k, v in as_dict(alert.get("annotations")).items()
+        if isinstance(v, str)
+    }
     common = as_dict(group.get("commonAnnotations"))
     fingerprint, starts_at, status = alert_identity(alert, as_str(group.get("status")))
     name = labels.get("alertname")
-    summary = annotations.get("summary") or as_str(common.get("summary"))
+    common_summary = common.get("summary")
+    summary = annotations.get("summary", "").strip() or (
+        clean(common_summary).strip() if isinstance(common_summary, str) else ""
+    )
     environment = next((labels[k] for k in _ENVIRONMENT_LABELS if labels.get(k)), None)
     ends_at = as_str(alert.get("endsAt"))
     fields: dict[str, Any] = {
@@ -100,7 +115,8 @@ def parse_alert(body: bytes | str | dict[str, Any]) -> Report:
         "receiver": as_str(group.get("receiver")),
         "alert_fingerprint": fingerprint,
     }
-    title = summary or name or f"Alertmanager alert {fingerprint}"
+    fingerprint = clean(fingerprint)
+    title = summary or (name or "").strip() or f"Alertmanager alert {fingerprint}"
     if status == "resolved":
         title = f"[RESOLVED] {title}"
     lines = [

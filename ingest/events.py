@@ -33,6 +33,8 @@ def shape_problem(event: dict[str, Any]) -> str | None:
     dedup_key = event.get("dedup_key")
     if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key.strip()):
         return f"'dedup_key' must be a non-empty string, got {kind(dedup_key)}"
+    if isinstance(dedup_key, str) and any(c < " " or "\ud800" <= c <= "\udfff" for c in dedup_key):
+        return "'dedup_key' must not hold control characters or lone surrogates"
     if isinstance(dedup_key, str) and len(dedup_key) > _MAX_DEDUP_KEY:
         return f"'dedup_key' is longer than {_MAX_DEDUP_KEY} characters"
     if action != "trigger":

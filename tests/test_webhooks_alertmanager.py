@@ -157,3 +157,21 @@ def test_resolved_alert_resolves_and_a_new_firing_opens_a_new_incident(db_url: s
             select(TimelineEvent).where(TimelineEvent.kind == "declared")
         ).all()
         assert len(declared) == 2
+
+
+def test_odd_but_valid_json_is_stored_and_processed(db_url: str) -> None:
+    """A lone surrogate escape and a blank summary: stored, processed, titled by the alert name."""
+    rt = open_db(db_url, alert_config(db_url))
+    odd = notification("firing")
+    alert = odd["alerts"][0]
+    alert["labels"] = {**alert["labels"], "service": "check\ud800out"}  # sent as \\ud800
+    alert["annotations"]["summary"] = " "
+    with LiveApp(rt) as app, app.client() as client:
+        answer = client.post("/webhooks/alertmanager", content=json.dumps(odd), headers=AUTH)
+        assert answer.status_code == 200, answer.text
+    stats = run_pending(rt.factory, parse_raw, rt.config)
+    assert stats.processed == 1, stats.errors
+    with rt.factory() as session:
+        report = session.scalars(select(StoredReport)).one()
+    assert report.title == "CheckoutErrorRate"
+    assert report.fields["labels"]["service"] == "check\ufffdout"

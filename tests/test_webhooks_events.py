@@ -146,3 +146,11 @@ def test_incident_resolves_only_when_every_source_has(db_url: str) -> None:
             (incident,) = incidents(rt)
             assert incident.status == status, key
     assert [e.kind for e in incident.events].count("source_resolved") == 2
+
+
+def test_a_dedup_key_the_database_cannot_hold_is_refused(db_url: str) -> None:
+    rt = open_db(db_url, alert_config(db_url))
+    with LiveApp(rt) as app, app.client() as client:
+        answer = client.post("/webhooks/events", json=trigger("a\x00b"))
+    assert answer.status_code == 400 and "control characters" in answer.json()["message"]
+    assert count(rt, RawMessage) == 0
