@@ -282,5 +282,7 @@ if __name__ == "__main__":
     try:
         main()
     finally:
+        for database_cm in _PG_DBS:
+            database_cm.__exit__(None, None, None)
         if _PG is not None:
             _PG.close()
