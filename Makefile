@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/intake triage examples/
+	$(BIN)/intake run
 
 test: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider

@@ -11,22 +11,30 @@ from core import run
 from core.cli_common import runtime
 from core.runtime import Runtime
 from core.service import Component
+from core.web.auth import WebStartRefused, check_bind
 from core.web.server import WebServer
+from core.worker import PipelineWorker
 from ingest import imap_components, telegram_bot
 from notify import delivery, scheduler
 
 
 def _web(rt: Runtime) -> list[Component]:
     web = rt.config.web
-    host = str(getattr(web, "host", "127.0.0.1"))
-    port = int(getattr(web, "port", 8000))
-    return [WebServer(rt, host, port)]
+    try:  # anything reachable from outside needs auth: refuse before binding
+        check_bind(web, web.host)
+    except WebStartRefused as exc:
+        raise click.UsageError(str(exc)) from exc
+    return [WebServer(rt, web.host, web.port)]
+
+
+def _pipeline(rt: Runtime) -> list[Component]:
+    return [PipelineWorker.from_runtime(rt)]
 
 
 # Which components each role hosts; areas add theirs here as they land.
 BUILDERS: dict[str, list[run.Builder]] = {
     "web": [_web],
-    "worker": [delivery.components],
+    "worker": [_pipeline, delivery.components],
     "poller": [telegram_bot.components, imap_components.components],
     "scheduler": [scheduler.components],
 }

@@ -119,7 +119,10 @@ def parse(data: dict[str, Any], where: str) -> EmailConfig:
         if any(b.name == box.name for b in boxes):
             raise ConfigError(f"{where}: [[mailbox]] name {box.name!r} is used twice")
         boxes.append(box)
-    return EmailConfig(tuple(boxes), _path(inbox, base), inbox_max)
+    # A path written in the file is taken from the file's folder; the default is
+    # the embedded one, under the working directory like the default database.
+    inbox_path = _path(inbox, base) if "inbox" in email else EmailConfig.inbox
+    return EmailConfig(tuple(boxes), inbox_path, inbox_max)
 
 
 def _path(value: str, base: Path) -> Path:

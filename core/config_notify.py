@@ -196,7 +196,10 @@ def parse(data: dict[str, Any], where: str) -> NotifyConfig:
         audiences=audiences,
         smtp=smtp,
         channel=channel,
-        outbox_dir=_path(_text(notify, "outbox_dir", at) or "var/outbox", base),
+        # Written in the file: from the file's folder; else the working directory's var/.
+        outbox_dir=_path(outbox, base)
+        if (outbox := _text(notify, "outbox_dir", at))
+        else NotifyConfig.outbox_dir,
         attempts=attempts,
         base_url=base_url.rstrip("/"),
         ack_reply=ack,

@@ -41,7 +41,8 @@ _ALLOWED = {
     "resolve": {LIVE},
     "close": {RESOLVED},
 }
-_REF = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE)
+# Up to 18 digits: any real ref, and never more than a database integer holds.
+_REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
 
 
 def parse_ref(ref: str) -> int:

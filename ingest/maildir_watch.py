@@ -70,6 +70,8 @@ class MaildirWatch:
         self.name = "maildir-inbox"
         self.factory = rt.factory
         self.root = root or rt.config.email.inbox
+        # Made before the service says it is up, so mail can be dropped at once.
+        ensure_maildir(self.root)
         self.max_bytes = rt.config.email.inbox_max_bytes
         self.on_stored = on_stored if on_stored is not None else pipeline_waker(rt)
         self.interval = interval
