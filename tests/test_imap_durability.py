@@ -122,11 +122,11 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     env = {**os.environ, "INTAKE_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
     poll = ["--config", str(config), "mailbox", "poll", "--no-process", "--batch", "7"]
     rng = random.Random(4)
-    sent = mail_user.seed(numbered(i) for i in range(300))
+    sent = mail_user.seed(numbered(i) for i in range(1700))  # and ~300 more arrive below
     kills = mid_read = 0
     with zygote(env, tmp_path) as parent:
-        for _round in range(20):
-            more = rng.randint(0, 15)  # mail keeps arriving between (and during) the crashes
+        for _round in range(30):
+            more = rng.randint(0, 20)  # mail keeps arriving between (and during) the crashes
             mail_user.seed(numbered(i) for i in range(sent, sent + more))
             sent += more
             before = stored(rt)[0]
@@ -150,7 +150,8 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
         env={"INTAKE_DATABASE_URL": db_url},
     )
     assert final.exit_code == 0, final.output
-    assert kills == 20 and mid_read >= 5  # many kills landed in the middle of reading
+    assert kills == 30 and mid_read >= 5  # many kills landed in the middle of reading
+    assert sent >= 1950
     assert stored(rt) == (sent, sent)  # every message once, none lost
     assert mail_user.uids() == []  # every stored message acknowledged (moved) ...
     assert len(mail_user.uids("Done")) == sent  # ... exactly once

@@ -268,16 +268,16 @@ def test_poison_mail_among_good_mail_is_quarantined_and_never_blocks(
 ) -> None:
     rt = open_db(db_url)
     box = mailbox_for(mail_user, tmp_path, max_bytes=20000)
-    good = [numbered(i, "flow") for i in range(180)]
+    good = [numbered(i, "flow") for i in range(480)]
     unreadable = [b"\n" * (i + 2) for i in range(10)]  # no headers, no text: cannot be parsed
     oversize = [mail(f"Full dump {i}", "z" * 30000) for i in range(10)]
     everything = good + unreadable + oversize
     random.Random(3).shuffle(everything)
     mail_user.seed(everything)
     result = sync(rt, box)
-    assert (result.stored, result.quarantined) == (200, 10)  # type: ignore[attr-defined]
+    assert (result.stored, result.quarantined) == (500, 10)  # type: ignore[attr-defined]
     stats = run_pending(rt.factory, parse_raw, rt.config)
-    assert stats.reports == 180
+    assert stats.reports == 480
     held = [r for r in raw_rows(rt) if r.status == QUARANTINED]
     assert len(held) == 20
     assert sum("over the 20000 byte limit" in (r.last_error or "") for r in held) == 10
