@@ -7,8 +7,9 @@ import logging
 
 import click
 
-from core import run
+from core import config_alerts, config_email, run
 from core.cli_common import runtime
+from core.config_errors import ConfigError
 from core.runtime import Runtime
 from core.service import Component
 from core.web.auth import WebStartRefused, check_bind
@@ -16,14 +17,12 @@ from core.web.server import WebServer
 from core.worker import PipelineWorker
 from ingest import imap_components, telegram_bot
 from notify import delivery, scheduler
+from notify.render import RenderError
 
 
 def _web(rt: Runtime) -> list[Component]:
     web = rt.config.web
-    try:  # anything reachable from outside needs auth: refuse before binding
-        check_bind(web, web.host)
-    except WebStartRefused as exc:
-        raise click.UsageError(str(exc)) from exc
+    check_bind(web, web.host)  # anything reachable from outside needs auth: refuse first
     return [WebServer(rt, web.host, web.port)]
 
 
@@ -38,6 +37,16 @@ BUILDERS: dict[str, list[run.Builder]] = {
     "poller": [telegram_bot.components, imap_components.components],
     "scheduler": [scheduler.components],
 }
+
+
+# What a component may raise while it is being built from the config.
+START_ERRORS = (
+    ConfigError,
+    config_alerts.SecretError,
+    config_email.SecretError,
+    RenderError,
+    WebStartRefused,
+)
 
 
 def _roles(only: str | None) -> tuple[str, ...]:
@@ -69,7 +78,11 @@ def run_command(ctx: click.Context, only: str | None) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # "upgraded" is said once below
     rt = runtime(ctx)
     click.echo(f"database: {_safe_url(rt)} (schema {rt.migrated[1]})", err=True)
-    host = run.build(rt, roles, BUILDERS)
+    try:
+        host = run.build(rt, roles, BUILDERS)
+    except START_ERRORS as exc:  # a secret not set, a broken template: say which, no traceback
+        rt.engine.dispose()
+        raise click.ClickException(f"cannot start: {exc}") from exc
     for component in host.components:
         click.echo(f"starting {component.name}", err=True)
     try:
