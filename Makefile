@@ -17,9 +17,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider
 
+# Each prints its own table: the figure, the anchor measured in the same run, the ratio.
+BENCHES := triage email_limits pipeline imap alerts telegram notify dashboard
 bench: $(STAMP)
-	$(BIN)/python bench/triage.py
-	$(BIN)/python bench/pipeline.py
+	for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 # Coverage-guided fuzzing of the email parser (fuzz/email_atheris.py) for FUZZ_MINUTES, on a
 # corpus seeded from ../shared/corpora into a temporary folder; crashes land in var/fuzz/.
