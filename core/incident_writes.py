@@ -55,6 +55,11 @@ _FP_TOUCH = (
 # event, e.g. the notification outbox; core calls it without knowing who listens.
 EVENT_HOOK = "intake.on_event"
 
+# A pipeline transaction may carry a Touches (session.info[TOUCHES]): then the
+# activity touches of incidents and fingerprints are gathered and written once
+# per row at the end of the transaction instead of once per report.
+TOUCHES = "intake.touches"
+
 _STATE = select(_INCIDENTS.c.status, _INCIDENTS.c.merged_into_id).where(
     _INCIDENTS.c.id == bindparam("incident")
 )
@@ -82,7 +87,11 @@ def record_event(
             "at": at,
         },
     )
-    connection.execute(_TOUCH_INCIDENT, {"incident": incident_id, "at": at})
+    touches = session.info.get(TOUCHES)
+    if touches is not None:
+        touches.incident(incident_id, at)
+    else:
+        connection.execute(_TOUCH_INCIDENT, {"incident": incident_id, "at": at})
     hook = session.info.get(EVENT_HOOK)
     if hook is not None:
         hook(session, incident_id, kind, actor, reason, at, data)
@@ -150,13 +159,72 @@ def remember_fingerprint(
     session: Session, incident_id: int, fingerprint: str, at: datetime
 ) -> None:
     connection = session.connection()
+    touches = session.info.get(TOUCHES)
+    if touches is not None and touches.seen(incident_id, fingerprint, at):
+        return  # known row in this transaction: touched once at its end
     key = {"incident": incident_id, "fp": fingerprint}  # not "fingerprint": UPDATE reserves it
     seen = connection.execute(_FP_SEEN, key).scalar()
     if seen is None:
         row = {"incident_id": incident_id, "fingerprint": fingerprint, "last_seen_at": at}
         connection.execute(_FP_INSERT, {**row, "resolved": False})
+        if touches is not None:
+            touches.known[(incident_id, fingerprint)] = at
+    elif touches is not None:
+        touches.known[(incident_id, fingerprint)] = seen
+        touches.seen(incident_id, fingerprint, at)
     elif seen < at:
         connection.execute(_FP_TOUCH, {**key, "at": at})
+
+
+class Touches:
+    """The activity touches of one pipeline transaction, written once per row when it ends.
+
+    An alert storm attaches hundreds of reports to the same few incidents: one
+    UPDATE of an incident's last_activity_at (and of its fingerprint's
+    last_seen_at) per transaction instead of one per report. `flush` writes
+    them in id order, so concurrent PostgreSQL transactions lock rows in the
+    same order. Anything that reads or changes fingerprint rows mid-transaction
+    (resolution) must `flush` first.
+    """
+
+    def __init__(self) -> None:
+        self.incidents: dict[int, datetime] = {}
+        self.fingerprints: dict[tuple[int, str], datetime] = {}
+        self.known: dict[tuple[int, str], datetime] = {}  # existing rows: last_seen_at
+
+    def incident(self, incident_id: int, at: datetime) -> None:
+        if incident_id not in self.incidents or self.incidents[incident_id] < at:
+            self.incidents[incident_id] = at
+
+    def seen(self, incident_id: int, fingerprint: str, at: datetime) -> bool:
+        """True when the row is known to exist; a touch to a later `at` is then noted."""
+        key = (incident_id, fingerprint)
+        last_seen = self.known.get(key)
+        if last_seen is None:
+            return False
+        if last_seen < at:  # as the immediate path: only a later sighting touches the row
+            self.known[key] = self.fingerprints[key] = at
+        return True
+
+    def snapshot(self) -> tuple[dict[int, datetime], dict[tuple[int, str], datetime]]:
+        return dict(self.incidents), dict(self.fingerprints)
+
+    def restore(self, saved: tuple[dict[int, datetime], dict[tuple[int, str], datetime]]) -> None:
+        """Back to `saved`, after a savepoint rollback (rows it inserted are gone too)."""
+        self.incidents, self.fingerprints = saved
+        self.known.clear()
+
+    def flush(self, session: Session) -> None:
+        connection = session.connection()
+        if self.incidents:
+            rows = [{"incident": i, "at": at} for i, at in sorted(self.incidents.items())]
+            connection.execute(_TOUCH_INCIDENT, rows)
+        if self.fingerprints:
+            touched = sorted(self.fingerprints.items())
+            rows = [{"incident": i, "fp": f, "at": at} for (i, f), at in touched]
+            connection.execute(_FP_TOUCH, rows)
+        self.incidents.clear()
+        self.fingerprints.clear()
 
 
 def incident_state(session: Session, incident_id: int) -> tuple[str, int | None] | None:

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import grouping, resolution
+from core import incident_writes as writes
 from core.config import Config
 from core.db import transaction
 from core.models import (
@@ -111,9 +112,18 @@ _MARK_DONE = (
 
 
 def process_raw(
-    session: Session, raw: RawMessage, parse: ParseRaw, config: Config, at: datetime
+    session: Session,
+    raw: RawMessage,
+    parse: ParseRaw,
+    config: Config,
+    at: datetime,
+    done: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Parse, triage and group one raw message; returns how many reports it gave."""
+    """Parse, triage and group one raw message; returns how many reports it gave.
+
+    With `done`, the message's status row is appended there for the caller to
+    write with the rest of its batch, instead of being written now.
+    """
     candidates = parse(raw)
     connection = session.connection()
     for candidate in candidates:
@@ -121,6 +131,9 @@ def process_raw(
         report_id = connection.execute(_INSERT_REPORT, values).scalar_one()
         signal = resolution.signal_of(candidate)
         if signal is not None:  # the source resolving what it reported: no new incident
+            touches = session.info.get(writes.TOUCHES)
+            if touches is not None:
+                touches.flush(session)  # resolution reads and marks fingerprint rows
             resolution.apply(session, report_id, candidate, signal, config.alerts.resolve, at)
             continue
         grouping.place(
@@ -143,7 +156,10 @@ def process_raw(
             at,
         )
     status = PROCESSED if candidates else IGNORED
-    connection.execute(_MARK_DONE, {"raw": raw.id, "status": status, "at": at})
+    if done is not None:
+        done.append({"raw": raw.id, "status": status, "at": at})
+    else:
+        connection.execute(_MARK_DONE, {"raw": raw.id, "status": status, "at": at})
     return len(candidates)
 
 
@@ -182,30 +198,80 @@ def run_pending(
     """Work through due raw messages until none is left (or `limit` were handled).
 
     Messages are claimed a batch at a time (FOR UPDATE SKIP LOCKED, so several
-    workers share the queue) and each is processed inside its own savepoint:
-    a message's reports, incident changes and status land together or not at
-    all, and a failure rolls back that message alone before it is quarantined.
+    workers share the queue). A batch first runs optimistically, as one plain
+    transaction whose status updates and activity touches are written once at
+    its end. If any message fails, that transaction is rolled back and the
+    batch is run again with each message inside its own savepoint: a message's
+    reports, incident changes and status land together or not at all, and a
+    failure rolls back that message alone before it is quarantined.
     """
     stats = Stats()
     handled = 0
     while limit is None or handled < limit:
         size = batch if limit is None else min(batch, limit - handled)
         deferred = stats.deferred
-        with transaction(factory) as session:
-            at = clock()
-            claimed = session.scalars(
-                select(RawMessage)
-                .where(_due(at))  # type: ignore[arg-type]
-                .order_by(RawMessage.id)
-                .limit(size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for raw in claimed:
-                _process_one(session, raw, parse, config, at, stats)
-        if not claimed or stats.deferred - deferred == len(claimed):
+        claimed = _run_batch(factory, parse, config, clock, size, stats)
+        if not claimed or stats.deferred - deferred == claimed:
             break  # nothing due, or all of it waits for another worker to commit
-        handled += len(claimed)
+        handled += claimed
     return stats
+
+
+class _Retry(Exception):
+    """A message failed in the optimistic pass: run the batch again, carefully."""
+
+
+def _claim(session: Session, at: datetime, size: int) -> list[RawMessage]:
+    return list(
+        session.scalars(
+            select(RawMessage)
+            .where(_due(at))  # type: ignore[arg-type]
+            .order_by(RawMessage.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def _run_batch(
+    factory: sessionmaker[Session],
+    parse: ParseRaw,
+    config: Config,
+    clock: Clock,
+    size: int,
+    stats: Stats,
+) -> int:
+    """Handle up to `size` due messages in one transaction; how many were claimed."""
+    try:
+        with transaction(factory) as session:
+            touches = session.info[writes.TOUCHES] = writes.Touches()
+            at = clock()
+            claimed = _claim(session, at, size)
+            done: list[dict[str, Any]] = []
+            reports = 0
+            for raw in claimed:
+                try:
+                    reports += process_raw(session, raw, parse, config, at, done)
+                except Exception as exc:
+                    raise _Retry from exc
+            if done:
+                session.connection().execute(_MARK_DONE, done)
+            touches.flush(session)
+    except _Retry:
+        pass
+    else:
+        stats.reports += reports
+        stats.processed += sum(1 for row in done if row["status"] == PROCESSED)
+        stats.ignored += sum(1 for row in done if row["status"] == IGNORED)
+        return len(claimed)
+    with transaction(factory) as session:
+        touches = session.info[writes.TOUCHES] = writes.Touches()
+        at = clock()
+        claimed = _claim(session, at, size)
+        for raw in claimed:
+            _process_one(session, raw, parse, config, at, stats)
+        touches.flush(session)
+    return len(claimed)
 
 
 def _process_one(
@@ -213,15 +279,21 @@ def _process_one(
 ) -> None:
     # A savepoint on the connection (not the ORM session: the work below is
     # all plain statements, and the session's savepoint would flush for nothing).
+    touches = session.info.get(writes.TOUCHES)
+    saved = touches.snapshot() if touches is not None else None
     savepoint = session.connection().begin_nested()
     try:
         reports = process_raw(session, raw, parse, config, at)
     except grouping.Contended:
         savepoint.rollback()
+        if touches is not None and saved is not None:
+            touches.restore(saved)
         stats.deferred += 1
         return
     except Exception as exc:  # any stage: park the message, keep the others flowing
         savepoint.rollback()
+        if touches is not None and saved is not None:
+            touches.restore(saved)
         status = quarantine(raw, exc, at)
         stats.errors.append(f"raw {raw.id}: {raw.last_error}")
         if status == PARKED:

@@ -147,12 +147,12 @@ class PipelineWorker:
         self.threads = threads
         self.turns = turns_for(factory)
         self.batch = batch or (8 if self.turns else 20)  # messages per round
-        # Messages per transaction. SQLite has one writer: a few per commit, turns
-        # taken with the intake. PostgreSQL workers run side by side, and a batch
-        # holds the row locks of every incident it touched until it commits: in a
-        # storm two batches touching the same incidents in another order deadlock.
-        # One message per transaction touches one incident, so they only queue.
-        self.per_transaction = self.batch if self.turns else 1
+        # Messages per transaction: the whole round. SQLite has one writer, so a
+        # few per commit, turns taken with the intake. PostgreSQL workers run side
+        # by side; a batch updates its incidents' and fingerprints' activity only
+        # at its end, in id order (core.incident_writes.Touches), so two batches
+        # touching the same incidents queue on those rows instead of deadlocking.
+        self.per_transaction = self.batch
         self.poll_seconds = poll_seconds
         self.wakeup = wakeup
         self.totals = Totals()
