@@ -146,7 +146,7 @@ class PipelineWorker:
         self.parse = parse
         self.threads = threads
         self.turns = turns_for(factory)
-        self.batch = batch or (8 if self.turns else 20)  # messages per round
+        self.batch = batch or (25 if self.turns else 20)  # messages per round
         # Messages per transaction: the whole round. SQLite has one writer, so a
         # few per commit, turns taken with the intake. PostgreSQL workers run side
         # by side; a batch updates its incidents' and fingerprints' activity only
