@@ -2,27 +2,69 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from core import cli_incidents, cli_init, cli_notify, cli_run, cli_store, cli_telegram, cli_web
 from core.cli_common import config_option
-from core.cli_mailbox import mailbox_group
 from core.config import Config, ConfigError, load_config
 from core.report import ParseError
 from core.runtime import config_path as resolve_config_path
 from core.triage.engine import triage
 from core.triage.explain import explain, verdict_json
-from core.web.auth_cli import web_group
 from ingest.files import load_path
 
 INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
 
 
-@click.group()
+# Where each command lives, loaded only when it runs (or for --help): `intake
+# triage` should not pay for importing the web app, the bot and the scheduler.
+# "module:attribute", or just "module" for a module's COMMANDS list.
+LAZY_COMMANDS = {
+    "run": "core.cli_run:run_command",
+    "init": "core.cli_init:init_command",
+    "serve": "core.cli_web:serve_command",
+    "db": "core.cli_store:db_group",
+    "import": "core.cli_store:import_command",
+    "process": "core.cli_store:process_command",
+    "reprocess": "core.cli_store:reprocess_command",
+    "retriage": "core.cli_store:retriage_command",
+    "reports": "core.cli_store:reports_command",
+    "mailbox": "core.cli_mailbox:mailbox_group",
+    "web": "core.web.auth_cli:web_group",
+    "telegram": "core.cli_telegram:telegram_group",
+    **dict.fromkeys(
+        "incidents show declare accept decline merge resolve close severity types update "
+        "override".split(),
+        "core.cli_incidents",
+    ),
+    **dict.fromkeys(("outbox", "digest", "notify"), "core.cli_notify"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str) -> click.Command:
+    module_name, _, attribute = LAZY_COMMANDS[name].partition(":")
+    module = importlib.import_module(module_name)
+    if attribute:
+        command: click.Command = getattr(module, attribute)
+        return command
+    return next(c for c in module.COMMANDS if c.name == name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="intake")
 @click.option(
     "--config",
@@ -89,25 +131,6 @@ def triage_command(
             click.echo(explain(str(path), loaded.source, loaded.report, verdict, loaded.ignored))
     if failed:
         sys.exit(1)
-
-
-main.add_command(cli_store.db_group)
-for _command in (
-    cli_run.run_command,
-    cli_init.init_command,
-    cli_web.serve_command,
-    cli_store.import_command,
-    cli_store.process_command,
-    cli_store.reprocess_command,
-    cli_store.retriage_command,
-    cli_store.reports_command,
-    mailbox_group,
-    web_group,
-    *cli_incidents.COMMANDS,
-    *cli_notify.COMMANDS,
-    cli_telegram.telegram_group,
-):
-    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ own credentials.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
@@ -30,8 +31,13 @@ from core.config_web import WebConfig
 SESSION_COOKIE = "intake_session"
 SESSION_MAX_AGE = 12 * 3600  # a working day; then log in again
 _HASHER = PasswordHasher()
-# Checked when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked when the name is unknown, so a wrong name costs as long as a wrong
+    # password. Made on first use: hashing costs ~0.25 s, too much for every command.
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class WebStartRefused(Exception):
@@ -49,7 +55,7 @@ class Auth:
     def verify_password(self, name: str, password: str) -> bool:
         stored = self.users.get(name)
         try:
-            return bool(_HASHER.verify(stored or _DUMMY_HASH, password)) and stored is not None
+            return bool(_HASHER.verify(stored or _dummy_hash(), password)) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
