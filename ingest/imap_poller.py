@@ -122,9 +122,15 @@ class FolderPoller:
         started = time.monotonic()
         try:
             while not stop.is_set() and time.monotonic() - started < self.idle_renew:
+                tick = time.monotonic()
                 responses = client.idle_check(timeout=_IDLE_TICK)
                 if any(_is_news(r) for r in responses):
                     return
+                if not responses and time.monotonic() - tick < _IDLE_TICK / 2:
+                    # imapclient answers a closed socket with an empty list at once
+                    # (it swallows the EOF): without this the poller would spin on a
+                    # dead connection until the renewal instead of reconnecting.
+                    raise ConnectionError("the server closed the connection during IDLE")
         finally:
             client.idle_done()
 

@@ -236,7 +236,11 @@ def test_cut_connections_and_a_server_restart_lose_and_double_nothing(
         sent = user.seed(numbered(i) for i in range(400))
         cuts = 0
         with poller_thread(poller):
+            give_up = time.monotonic() + 120  # a poller stuck on a dead connection fails here
             while cuts < 20:
+                assert time.monotonic() < give_up, (
+                    f"only {cuts} cuts: the poller stopped reconnecting"
+                )
                 time.sleep(rng.uniform(0.02, 0.2))
                 cuts += proxy.cut() > 0
                 if rng.random() < 0.3:
