@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/intake run
 
+# Two workers, one test file each at a time: most slow tests wait on servers and
+# subprocesses, so two run side by side on two cores (6.5 min instead of ~15).
 test: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile
 
 # Each prints its own table: the figure, the anchor measured in the same run, the ratio.
 BENCHES := triage email_limits pipeline imap alerts telegram notify dashboard
