@@ -7,9 +7,10 @@ import logging
 
 import click
 
-from core import config_alerts, config_email, run
+from core import run
 from core.cli_common import runtime
 from core.config_errors import ConfigError
+from core.config_secrets import SecretError
 from core.runtime import Runtime
 from core.service import Component
 from core.web.auth import WebStartRefused, check_bind
@@ -42,8 +43,7 @@ BUILDERS: dict[str, list[run.Builder]] = {
 # What a component may raise while it is being built from the config.
 START_ERRORS = (
     ConfigError,
-    config_alerts.SecretError,
-    config_email.SecretError,
+    SecretError,
     RenderError,
     WebStartRefused,
 )

@@ -24,64 +24,19 @@ so a missing variable stops `intake serve` with the key that names it.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.config_errors import ConfigError
+from core.config_secrets import Secret, SecretError  # noqa: F401  (re-exported)
 
 # Top-level TOML keys this module reads; any other unknown key is refused.
 SECTIONS = frozenset({"sentry", "sentry_legacy", "alertmanager", "events", "alerts"})
 
 RESOLVE_MODES = ("resolve", "suggest")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
-
-
-class SecretError(Exception):
-    """A configured secret cannot be read now (unset variable, unreadable file, empty)."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Where a secret lives: an environment variable or a file; read when needed."""
-
-    where: str  # the config key that named it, for error messages
-    env: str | None = None
-    file: Path | None = None
-
-    def read(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env, "").strip()
-            if not value:
-                raise SecretError(f"{self.where}: environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            value = self.file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"{self.where}: cannot read {self.file}: {exc.strerror}") from exc
-        if not value:
-            raise SecretError(f"{self.where}: {self.file} is empty")
-        return value
-
-    def read_named(self) -> dict[str, str]:
-        """Several secrets in one: "name=value" items, one a line or comma-separated.
-
-        A bare value is named by its position (key1, key2...), so the name a
-        stored message carries never reveals the secret.
-        """
-        named: dict[str, str] = {}
-        items = [i.strip() for i in re.split(r"[\n,]", self.read()) if i.strip()]
-        for index, item in enumerate(items, 1):
-            name, sep, value = item.partition("=")
-            if not sep:
-                name, value = f"key{index}", item
-            if not value.strip():
-                raise SecretError(f"{self.where}: item {name.strip()!r} has no value")
-            named[name.strip()] = value.strip()
-        return named
 
 
 @dataclass(frozen=True)

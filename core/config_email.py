@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.config_errors import ConfigError
+from core.config_secrets import Secret, SecretError  # noqa: F401  (re-exported)
 
 # Top-level TOML keys this module reads; any other unknown key is refused.
 SECTIONS = frozenset({"mailbox", "email"})
@@ -37,33 +37,6 @@ _MAILBOX_KEYS = {
     "timeout_seconds",
 }
 _EMAIL_KEYS = {"inbox", "inbox_max_bytes"}
-
-
-class SecretError(Exception):
-    """A configured secret cannot be read now (unset variable, unreadable file)."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Where a password or token lives; read when needed, never kept in the config or logged."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    def read(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise SecretError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            return self.file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"cannot read {self.file}: {exc.strerror or exc}") from exc
-
-    def __repr__(self) -> str:
-        return f"Secret(env={self.env!r}, file={str(self.file) if self.file else None!r})"
 
 
 @dataclass(frozen=True)
