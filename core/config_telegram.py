@@ -17,12 +17,12 @@ mode = "all"                             # or "mention"
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.config_errors import ConfigError
+from core.config_secrets import Secret, SecretError
 
 # Top-level TOML keys this module reads; any other unknown key is refused.
 SECTIONS = frozenset({"telegram"})
@@ -79,17 +79,14 @@ class TelegramConfig:
 
 
 def _secret(env: str | None, path: str | None, what: str) -> str:
-    if env:
-        value = os.environ.get(env, "")
-        if not value.strip():
-            raise ConfigError(f"[telegram] {what}: environment variable {env} is not set")
-        return value.strip()
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"[telegram] {what}: cannot read {path}: {exc.strerror}") from exc
-    raise ConfigError(f"[telegram] {what} is not configured ({what}_env or {what}_file)")
+    if not (env or path):
+        raise ConfigError(f"[telegram] {what} is not configured ({what}_env or {what}_file)")
+    file = Path(path) if path and not env else None
+    place = Secret(env=env or None, file=file, where=f"[telegram] {what}")
+    try:
+        return place.read()
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def token(config: TelegramConfig) -> str:

@@ -26,6 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from core.config_secrets import Secret, SecretError
 from core.config_web import WebConfig
 
 SESSION_COOKIE = "intake_session"
@@ -112,17 +113,12 @@ def load_auth(config: WebConfig) -> Auth:
 def _secret(inline: str | None, env: str | None, path: Path | None, what: str) -> str:
     if inline:
         return inline
-    if env:
-        value = os.environ.get(env, "").strip()
-        if not value:
-            raise WebStartRefused(f"[web] {what}: environment variable {env} is not set")
-        return value
-    if path:
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise WebStartRefused(f"[web] {what}: cannot read {path}: {exc.strerror}") from exc
-    raise WebStartRefused(f"[web] {what} is not configured")
+    if not (env or path):
+        raise WebStartRefused(f"[web] {what} is not configured")
+    try:
+        return Secret(env=env or None, file=None if env else path, where=f"[web] {what}").read()
+    except SecretError as exc:
+        raise WebStartRefused(str(exc)) from exc
 
 
 def _tokens(config: WebConfig) -> dict[str, str]:
