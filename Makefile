@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean fuzz
+.PHONY: run test test-faults bench lint clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ run: $(STAMP)
 # Two workers, one test file each at a time: most slow tests wait on servers and
 # subprocesses, so two run side by side on two cores (6.5 min instead of ~15).
 test: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile --ignore=tests/faults
+
+# The cluster under faults (tests/faults): SIGKILLs of every role, PostgreSQL, Dovecot and SMTP
+# outages; prints the table of inputs, notifications, lost and duplicated. FAULT_SEED=N replays a run.
+test-faults: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -s tests/faults
 
 # Each prints its own table: the figure, the anchor measured in the same run, the ratio.
 BENCHES := triage email_limits pipeline imap alerts telegram notify dashboard
