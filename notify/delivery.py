@@ -9,6 +9,12 @@ marked sent stays sent after a power loss. A crash between sending and that
 commit sends the row once more when its lease runs out, with the same
 Message-ID, so mail clients show it once.
 
+The lease is short (a killed worker's rows go out a minute later, sent by
+another), so a worker never starts a send once half of it is spent: it hands
+the rest of the batch back instead of sending rows another worker may have
+taken meanwhile. If the database goes away after a send, the worker keeps
+what it sent and records it first thing on its next round, within the lease.
+
 Failures back off exponentially with jitter (30 s, 1 min, 2 min ... capped
 at an hour, each 0.5x-1.5x); after the attempt cap (default 8) or a
 permanent refusal the row is dead-lettered for `intake outbox resend`.
@@ -53,7 +59,7 @@ log = logging.getLogger("intake.notify")
 _OUT = table(OutboxMessage)
 BACKOFF_BASE = 30.0
 BACKOFF_CAP = 3600.0
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=60)  # a dead worker's claimed rows wait this long for another
 SENT_COMMIT_EVERY = 25  # messages marked sent per durable commit, at most
 SENT_COMMIT_SECONDS = 0.5  # and at least this often
 _MARK_SENT = (
@@ -199,13 +205,18 @@ class Delivery:
         """Deliver due rows, a batch at a time, until none is due (or `limit` were handled)."""
         stats = DeliveryStats()
         try:
+            self._mark_sent()  # what a round cut short by a database outage had sent
             while limit is None or stats.handled < limit:
                 claimed = self.claim()
                 if not claimed:
                     break
+                leased_at = self.clock()
                 self._roots.clear()
                 self._rendered.clear()  # templates may change between batches, never within
-                for row in claimed:
+                for index, row in enumerate(claimed):
+                    if self.clock() - leased_at > LEASE / 2:
+                        self._give_back(claimed[index:])
+                        break
                     self._deliver(row, stats)
                 self._mark_sent()
         finally:
@@ -245,8 +256,21 @@ class Delivery:
         if not self._sent:
             return
         sent, self._sent = self._sent, []
+        try:
+            with transaction(self.rt.factory) as session:
+                session.connection().execute(_MARK_SENT, sent)
+        except Exception:
+            self._sent = sent + self._sent  # they did go out: record them on the next round
+            raise
+
+    def _give_back(self, rows: list[Claimed]) -> None:
+        """Unsent rows of a batch that outlasted half its lease: due again now, for anyone."""
         with transaction(self.rt.factory) as session:
-            session.connection().execute(_MARK_SENT, sent)
+            session.execute(
+                update(_OUT)
+                .where(_OUT.c.id.in_([r.id for r in rows]), _OUT.c.state == PENDING)
+                .values(next_attempt_at=self.clock())
+            )
 
     def _failed(
         self, row: Claimed, exc: BaseException, mid: str, root: str | None, stats: DeliveryStats
