@@ -47,6 +47,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import Corpus, build_corpus, example_bytes  # noqa: E402
+from bench.results import Figure, write_json  # noqa: E402
 from core.report import ParseError, Report  # noqa: E402
 from core.triage.engine import triage  # noqa: E402
 from ingest.email_parse import parse_email  # noqa: E402
@@ -254,11 +255,49 @@ def print_results(measures: Sequence[Measure], repeat: int) -> bool:
     return passed
 
 
+def figures(measures: Sequence[Measure], repeat: int) -> list[Figure]:
+    """The table's measures for bench/all.py (rates: median of the timed passes)."""
+    triage_m, bare, mail, sentry, telegram = measures
+
+    def spread(m: Measure) -> str:
+        low, high = _rate(min(m.rates)), _rate(max(m.rates))
+        return f"{m.count:,} inputs, median of {repeat} CPU-timed passes ({low}..{high})"
+
+    def alone(m: Measure, target: float) -> Figure:
+        return Figure(
+            name=m.name,
+            ours=m.median,
+            unit=m.unit,
+            target=f">= {target:,.0f}/s",
+            passed=m.median >= target,
+            note=spread(m),
+        )
+
+    ratio = mail.median / bare.median
+    return [
+        alone(triage_m, TRIAGE_TARGET),
+        Figure(
+            name=mail.name,
+            ours=mail.median,
+            unit=mail.unit,
+            anchor=bare.median,
+            anchor_name=bare.name,
+            ratio=ratio,
+            target=f">= {EMAIL_RATIO_TARGET:.2f}",
+            passed=ratio >= EMAIL_RATIO_TARGET,
+            note=spread(mail),
+        ),
+        alone(sentry, SOURCE_TARGET),
+        alone(telegram, SOURCE_TARGET),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000, help="inputs per source (default 5000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed passes (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.n < 1 or args.repeat < 1:
         parser.error("--n and --repeat must be at least 1")
@@ -348,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     time_interleaved(measures, args.repeat)
     passed = print_results(measures, args.repeat)
+    if args.json:
+        write_json(args.json, "triage", figures(measures, args.repeat))
     took = time.perf_counter() - began
     print(f"\nall targets met: {'yes' if passed else 'NO'}; the run took {took:.0f} s")
     return 0 if passed else 1
