@@ -14,6 +14,10 @@ After each committed batch the loop signals the pipeline worker, which runs
 batch of arriving), then posts the cards its reports need. Everything the bot
 sends goes through one sender task, so a rate-limited chat never holds up
 reading new updates.
+
+On PostgreSQL several processes may host the bot; one polls (it holds an
+advisory lock, ingest.poller_lock) and the others stand by, trying the lock
+every STANDBY_SECONDS, so one takes over within that when the poller dies.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, TypeVar
 
 import telegram
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
@@ -42,6 +47,7 @@ from core.runtime import Runtime
 from core.service import Component
 from core.worker import WAKEUP, turns_for
 from ingest import telegram_cards as cards
+from ingest.poller_lock import PollerLock
 from ingest.raw import parse_raw
 from ingest.telegram_bot_accept import Accepted, IgnoredChats, accept
 from ingest.telegram_bot_filter import BotIdentity
@@ -60,6 +66,7 @@ ALLOWED_UPDATES = [
     "callback_query",
 ]
 BATCH = 100  # getUpdates' own maximum
+STANDBY_SECONDS = 2.0  # how often a standing-by poller tries the lock: takeover within this
 COMMANDS = [
     ("incident", "declare an incident: /incident TEXT"),
     ("status", "open incidents"),
@@ -161,9 +168,29 @@ class TelegramBot:
     # --- receiving -------------------------------------------------------------------------
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
+        me = await self.start()
+        lock = PollerLock(self.rt.factory, f"telegram:{me.id}")  # one getUpdates caller
+        try:
+            await self._poll_while_held(stop, lock)
+        finally:
+            await asyncio.to_thread(lock.release)
+
+    async def _poll_while_held(self, stop: asyncio.Event, lock: PollerLock) -> None:
         pause = 1.0
+        standing_by = False
         while not stop.is_set():
             try:
+                if not await asyncio.to_thread(lock.held):
+                    if not standing_by:
+                        log.info("telegram: another process polls this bot; standing by")
+                    standing_by = True
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), STANDBY_SECONDS)
+                    continue
+                if standing_by:
+                    log.info("telegram: polling (took over from the process before)")
+                    standing_by = False
+                    self.offset = None  # Telegram resends what the other one did not confirm
                 await self.poll_once()
                 pause = 1.0
             except RetryAfter as exc:
@@ -172,6 +199,9 @@ class TelegramBot:
                 log.warning("telegram getUpdates failed: %s; retrying in %.0fs", exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 60)
+            except DBAPIError as exc:  # the lock's database is away: stand by, then try again
+                log.warning("telegram: cannot reach the database for the poller lock: %s", exc)
+                await asyncio.sleep(STANDBY_SECONDS)
 
     async def fetch(self) -> list[dict[str, Any]]:
         """One getUpdates call, as Telegram's JSON (stored verbatim, not PTB's objects)."""

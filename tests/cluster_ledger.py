@@ -1,0 +1,337 @@
+"""What became of a cluster's inputs: stored, processed, notified; lost and duplicated (tests.cluster).
+
+`Ledger(cluster, inputs)` reads the database and the sinks once:
+
+- inputs: each found again among the raw messages by its number (see
+  tests.cluster_inputs); *lost* if acknowledged but not stored, or stored but
+  never processed; *duplicated* if stored more than once or turned into more
+  than one report (a raw message processed twice).
+- notifications: every outbox row (planned) against what each channel's sink
+  received, identified exactly: email by `X-Intake-Notification: <row id>; kind`
+  and its Message-ID (the one the row recorded), webhooks by
+  `X-Intake-Delivery: <row id>`. A Telegram message carries no id, so each
+  Telegram row is rendered as the delivery worker renders it and the
+  sendMessage calls to the notification chat are matched by (chat, text):
+  exact as long as no two rows read alike, which a row's incident ref and
+  event make so. *lost*: planned but not received; *duplicated*: received
+  more than once.
+
+`table()` prints both as rows; `problems()` lists every lost or duplicated
+item by name, for an assertion message. `settle(cluster, inputs)` waits until
+nothing is pending.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from core.models import IGNORED, PENDING, PROCESSED, Incident, RawMessage, StoredReport
+from core.models_notify import PENDING as OUTBOX_PENDING
+from core.models_notify import SENT, DigestRun, OutboxMessage
+from notify.channel_smtp import HEADER
+from notify.render import Renderer
+from notify.samples import template_context
+from notify.telegram_send import split_html
+from tests.cluster_inputs import SOURCES, Input
+
+if TYPE_CHECKING:
+    from tests.cluster import Cluster
+
+_MAIL_INPUT = re.compile(rb"^X-Scale-Input: (\d+)\r?$", re.MULTILINE)
+_JSON_INPUT = re.compile(rb'"scale_input": "(\d+)"')
+_REQUEST_INPUT = re.compile(r"^scale-\d+-(\d+)$")
+CHANNELS = ("email", "telegram", "webhook")
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    name: str
+    planned: int = 0  # inputs sent / notifications planned
+    acked: int = 0  # inputs acknowledged / notifications marked sent
+    stored: int = 0
+    processed: int = 0
+    received: int = 0  # notifications that reached the sink
+    lost: int = 0
+    duplicated: int = 0
+
+
+@dataclass
+class Ledger:
+    inputs: dict[str, Row] = field(default_factory=dict)
+    notifications: dict[str, Row] = field(default_factory=dict)
+    incidents: int = 0
+    resolved: int = 0
+    reports: int = 0
+    digests: int = 0
+    digest_rows: int = 0
+    unknown_raw: int = 0  # raw messages that match no input (should be none)
+    missing: list[str] = field(default_factory=list)  # what was lost or doubled, by name
+
+    def __init__(self, cluster: Cluster, inputs: list[Input]) -> None:
+        self.inputs = {s: Row(s) for s in SOURCES}
+        self.notifications = {c: Row(c) for c in CHANNELS}
+        self.missing = []
+        self.unknown_raw = 0
+        self._count_inputs(cluster, inputs)
+        self._count_notifications(cluster)
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def _count_inputs(self, cluster: Cluster, inputs: list[Input]) -> None:
+        by_update = {i.update_id: i.n for i in inputs if i.update_id is not None}
+        raws: dict[int, list[tuple[int, str]]] = {}
+        with cluster.engine.connect() as db:
+            for raw_id, source, key, status, body in db.execute(
+                select(
+                    RawMessage.id,
+                    RawMessage.source,
+                    RawMessage.natural_key,
+                    RawMessage.status,
+                    RawMessage.body,
+                )
+            ):
+                n = _input_number(source, key, body, by_update)
+                if n is None:
+                    self.unknown_raw += 1
+                    continue
+                raws.setdefault(n, []).append((raw_id, status))
+            reports = Counter(
+                dict(db.execute(select(StoredReport.raw_id, func.count()).group_by("raw_id")).all())
+            )
+            self.reports = sum(reports.values())
+            self.incidents = db.scalar(select(func.count()).select_from(Incident)) or 0
+            self.resolved = (
+                db.scalar(
+                    select(func.count())
+                    .select_from(Incident)
+                    .where(Incident.status.in_(("resolved", "closed")))
+                )
+                or 0
+            )
+            self.digests = db.scalar(select(func.count()).select_from(DigestRun)) or 0
+        for item in inputs:
+            row = self.inputs[item.source]
+            row.planned += 1
+            row.acked += item.acked
+            found = raws.get(item.n, [])
+            row.stored += bool(found)
+            done = [r for r, status in found if status in (PROCESSED, IGNORED)]
+            row.processed += bool(done)
+            made = sum(reports[r] for r, _ in found)
+            if item.acked and (not found or not done):
+                row.lost += 1
+                state = found[0][1] if found else "not stored"
+                self.missing.append(f"input {item.n} ({item.group}) lost: {state}")
+            if len(found) > 1 or made > 1:
+                row.duplicated += 1
+                self.missing.append(
+                    f"input {item.n} ({item.group}) doubled: {len(found)} raw, {made} reports"
+                )
+
+    # --- notifications ---------------------------------------------------------------
+
+    def _count_notifications(self, cluster: Cluster) -> None:
+        from tests.cluster import NOTIFY_CHAT
+
+        with cluster.engine.connect() as db:
+            rows = db.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.kind,
+                    OutboxMessage.audience,
+                    OutboxMessage.channel,
+                    OutboxMessage.recipient,
+                    OutboxMessage.state,
+                    OutboxMessage.message_id,
+                    OutboxMessage.context,
+                ).order_by(OutboxMessage.id)
+            ).all()
+        self.digest_rows = sum(r.kind == "digest" for r in rows)
+        mails = _mail_counts(cluster)
+        hooks = cluster.webhook_sink.counts() if cluster.webhook_sink else Counter()
+        chats: Counter[tuple[int, str]] = Counter()
+        if cluster.botapi is not None:
+            for sent in list(cluster.botapi.sent):
+                if int(sent["chat_id"]) == NOTIFY_CHAT:
+                    chats[(NOTIFY_CHAT, str(sent["text"]))] += 1
+        renderer = Renderer(None)
+        telegram_rows: list[tuple[int, str, list[tuple[int, str]]]] = []
+        for r in rows:
+            line = self.notifications[r.channel]
+            line.planned += 1
+            line.acked += r.state == SENT
+            if r.channel == "email":
+                received = mails.get(str(r.id), [])
+                count = len(received)
+                if r.message_id and any(mid != r.message_id for mid in received):
+                    self.missing.append(f"outbox {r.id}: Message-ID differs from the row's")
+            elif r.channel == "webhook":
+                count = hooks.get(str(r.id), 0)
+            else:
+                rendered = renderer.message(
+                    "telegram", r.kind, template_context(r.kind, r.audience, r.context)
+                )
+                parts = [(int(r.recipient), part) for part in split_html(rendered.html)]
+                telegram_rows.append((r.id, r.kind, parts))
+                continue
+            self._tally(line, r.id, r.kind, count)
+        for row_id, kind, count in _match_texts(telegram_rows, chats):
+            self._tally(self.notifications["telegram"], row_id, kind, count)
+
+    def _tally(self, line: Row, row_id: int, kind: str, received: int) -> None:
+        line.received += min(received, 1)
+        if received == 0:
+            line.lost += 1
+            self.missing.append(f"outbox {row_id} ({line.name} {kind}) never received")
+        elif received > 1:
+            line.duplicated += 1
+            self.missing.append(f"outbox {row_id} ({line.name} {kind}) received {received} times")
+
+    # --- output ---------------------------------------------------------------------------
+
+    @property
+    def lost(self) -> int:
+        rows = [*self.inputs.values(), *self.notifications.values()]
+        return sum(r.lost for r in rows)
+
+    @property
+    def duplicated(self) -> int:
+        rows = [*self.inputs.values(), *self.notifications.values()]
+        return sum(r.duplicated for r in rows)
+
+    def problems(self) -> list[str]:
+        found = list(self.missing)
+        if self.unknown_raw:
+            found.append(f"{self.unknown_raw} raw message(s) match no input")
+        return found
+
+    def table(self) -> str:
+        head = f"{'inputs':<14}{'sent':>7}{'acked':>7}{'stored':>8}{'processed':>11}"
+        head += f"{'lost':>6}{'duplicated':>12}"
+        lines = [head]
+        total = Row("total")
+        for row in self.inputs.values():
+            lines.append(_input_line(row))
+            for name in ("planned", "acked", "stored", "processed", "lost", "duplicated"):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+        lines.append(_input_line(total))
+        lines.append(
+            f"reports {self.reports}, incidents {self.incidents} ({self.resolved} resolved), "
+            f"digest periods {self.digests} ({self.digest_rows} digest messages)"
+        )
+        lines.append("")
+        lines.append(
+            f"{'notifications':<14}{'planned':>8}{'sent':>7}{'received':>10}"
+            f"{'lost':>6}{'duplicated':>12}"
+        )
+        total = Row("total")
+        for row in self.notifications.values():
+            lines.append(_notification_line(row))
+            for name in ("planned", "acked", "received", "lost", "duplicated"):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+        lines.append(_notification_line(total))
+        return "\n".join(lines)
+
+
+def _input_line(row: Row) -> str:
+    return (
+        f"{row.name:<14}{row.planned:>7}{row.acked:>7}{row.stored:>8}{row.processed:>11}"
+        f"{row.lost:>6}{row.duplicated:>12}"
+    )
+
+
+def _notification_line(row: Row) -> str:
+    return (
+        f"{row.name:<14}{row.planned:>8}{row.acked:>7}{row.received:>10}"
+        f"{row.lost:>6}{row.duplicated:>12}"
+    )
+
+
+def _input_number(source: str, key: str, body: bytes, by_update: dict[int, int]) -> int | None:
+    match: Any = None
+    if source == "email":
+        match = _MAIL_INPUT.search(body.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0])
+    elif source == "sentry":
+        match = _REQUEST_INPUT.match(key)
+    elif source in ("alertmanager", "events"):
+        match = _JSON_INPUT.search(body)
+    elif source == "telegram":
+        return by_update.get(int(key)) if key.isdigit() else None
+    return int(match.group(1)) if match else None
+
+
+def _match_texts(
+    rows: list[tuple[int, str, list[tuple[int, str]]]], sent: Counter[tuple[int, str]]
+) -> list[tuple[int, str, int]]:
+    """How many times each row's text arrived: rows reading alike share the sends in order."""
+    left = Counter(sent)
+    counts = {}
+    for row_id, _kind, parts in rows:
+        got = bool(parts) and all(left[p] > 0 for p in parts)
+        if got:
+            left.subtract(parts)
+        counts[row_id] = int(got)
+    for row_id, _kind, parts in rows:  # whatever is left over arrived once too often
+        extra = min((left[p] for p in parts), default=0)
+        if extra > 0 and counts[row_id]:
+            counts[row_id] += extra
+            left.subtract({p: extra for p in parts})
+    return [(row_id, kind, counts[row_id]) for row_id, kind, _parts in rows]
+
+
+def _mail_counts(cluster: Cluster) -> dict[str, list[str]]:
+    """Outbox row id -> the Message-IDs of each mail received for it."""
+    received: dict[str, list[str]] = {}
+    parser = BytesHeaderParser(policy=compat32)
+    for message in list(cluster.smtp.messages):
+        headers = parser.parsebytes(message.data, headersonly=True)
+        row_id = str(headers.get(HEADER, "")).split(";", 1)[0].strip()
+        received.setdefault(row_id, []).append(str(headers.get("Message-ID", "")).strip())
+    return received
+
+
+def settle(cluster: Cluster, inputs: list[Input], timeout: float = 120.0) -> float:
+    """Wait until every acknowledged input is stored and processed and the outbox is empty.
+
+    Returns the seconds waited. Raises AssertionError with the counts on timeout.
+    """
+    started = time.monotonic()
+    acked = sum(i.acked for i in inputs)
+    calm = 0
+    while True:
+        with cluster.engine.connect() as db:
+            stored = db.scalar(select(func.count()).select_from(RawMessage)) or 0
+            pending = (
+                db.scalar(
+                    select(func.count()).select_from(RawMessage).where(RawMessage.status == PENDING)
+                )
+                or 0
+            )
+            outbox = (
+                db.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.state == OUTBOX_PENDING)
+                )
+                or 0
+            )
+        done = stored >= acked and pending == 0 and outbox == 0
+        calm = calm + 1 if done else 0
+        if calm >= 3:  # three quiet looks in a row: nothing was still on its way
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(
+                f"not settled in {timeout} s: {stored}/{acked} stored, {pending} raw pending, "
+                f"{outbox} notifications pending"
+            )
+        time.sleep(0.5)
