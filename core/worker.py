@@ -81,6 +81,18 @@ class WriteTurns:
             self._release()
 
     @contextmanager
+    def intake_if_free(self) -> Iterator[bool]:
+        """Take the intake turn only if nobody is writing now (for callers that must not wait)."""
+        with self._condition:
+            mine = not self._busy
+            self._busy = self._busy or mine
+        try:
+            yield mine
+        finally:
+            if mine:
+                self._release()
+
+    @contextmanager
     def pipeline(self) -> Iterator[None]:
         with self._condition:
             self._condition.wait_for(lambda: not self._busy and not self._intake_waiting)

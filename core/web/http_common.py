@@ -5,11 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 MAX_BODY = 1024 * 1024  # 1 MB: far above any real alert, small enough to hold in memory
 
@@ -17,32 +14,11 @@ MAX_BODY = 1024 * 1024  # 1 MB: far above any real alert, small enough to hold i
 class Refused(Exception):
     """A request answered with an error status; `reason` tells the client what to fix."""
 
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.reason}, self.status, headers=self.headers)
-
-
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The whole body, or 413 as soon as it is known to exceed `limit` (never read in full)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Refused(400, f"Content-Length {declared!r} is not a number")
-        if int(declared) > limit:
-            raise Refused(413, f"body of {declared} bytes is over the {limit} byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"body is over the {limit} byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        self.headers = dict(headers or {})
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:
@@ -97,8 +73,8 @@ def signed_by(body: bytes, signature: str, secrets: Iterable[tuple[str, str]]) -
     return found
 
 
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 

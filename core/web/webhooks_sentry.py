@@ -14,21 +14,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.config_alerts import AlertsConfig
 from core.models import IGNORED, PENDING
-from core.web.http_common import (
-    Refused,
-    load_json_object,
-    matching_name,
-    read_body,
-    short_key,
-    signed_by,
-)
+from core.web.http_common import Refused, load_json_object, matching_name, short_key, signed_by
 from core.web.raw_writer import Incoming, RawWriter, StoreFailed
+from core.web.webhook_endpoint import Answer, WebhookEndpoint, WebhookRequest
 
 # Resources the parser reads, and the key under `data` each must carry.
 READ = {
@@ -45,62 +37,57 @@ def routes(alerts: AlertsConfig, writer: RawWriter) -> list[BaseRoute]:
     secrets = [(i.name, i.client_secret.read()) for i in alerts.sentry]
     legacy = [("legacy", alerts.sentry_legacy_token.read())] if alerts.sentry_legacy_token else []
 
-    async def sentry(request: Request) -> Response:
+    async def sentry(request: WebhookRequest) -> Answer:
+        integration = _check_signature(request, secrets)
+        incoming = _incoming(request, integration)
         try:
-            body = await read_body(request)
-            integration = _check_signature(request, body, secrets)
-            incoming = _incoming(request, body, integration)
             (stored,) = await writer.store([incoming])
-        except Refused as refused:
-            return refused.response()
         except StoreFailed as exc:
-            return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "1"})
+            return Answer.json({"error": str(exc)}, 503, {"Retry-After": "1"})
         return _accepted(stored.id, not stored.created, incoming.status)
 
-    async def sentry_legacy(request: Request) -> Response:
+    async def sentry_legacy(request: WebhookRequest) -> Answer:
+        if not legacy or matching_name(request.path_params["token"], legacy) is None:
+            raise Refused(401, "unknown token")
+        payload = load_json_object(request.body)
+        if not any(key in payload for key in ("project", "project_name", "project_slug")):
+            raise Refused(400, "not a Sentry WebHooks plugin body: no 'project' key")
+        meta = {"resource": "legacy"}
+        key = "legacy:" + hashlib.sha256(request.body).hexdigest()  # no delivery id: once per body
         try:
-            if not legacy or matching_name(request.path_params["token"], legacy) is None:
-                raise Refused(401, "unknown token")
-            body = await read_body(request)
-            payload = load_json_object(body)
-            if not any(key in payload for key in ("project", "project_name", "project_slug")):
-                raise Refused(400, "not a Sentry WebHooks plugin body: no 'project' key")
-            meta = {"resource": "legacy"}
-            key = "legacy:" + hashlib.sha256(body).hexdigest()  # no delivery id: same body, once
-            (stored,) = await writer.store([Incoming("sentry", key, body, meta)])
-        except Refused as refused:
-            return refused.response()
+            (stored,) = await writer.store([Incoming("sentry", key, request.body, meta)])
         except StoreFailed as exc:
-            return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "1"})
-        return JSONResponse({"stored": stored.id, "duplicate": not stored.created}, 202)
+            return Answer.json({"error": str(exc)}, 503, {"Retry-After": "1"})
+        return Answer.json({"stored": stored.id, "duplicate": not stored.created}, 202)
 
     return [
-        Route("/webhooks/sentry", sentry, methods=["POST"]),
-        Route("/webhooks/sentry/legacy/{token}", sentry_legacy, methods=["POST"]),
+        Route("/webhooks/sentry", WebhookEndpoint(sentry), methods=["POST"]),
+        Route("/webhooks/sentry/legacy/{token}", WebhookEndpoint(sentry_legacy), methods=["POST"]),
     ]
 
 
-def _accepted(stored: int, duplicate: bool, status: str) -> Response:
-    """202 with what JSONResponse would write, formatted directly: it is every request's cost."""
+def _accepted(stored: int, duplicate: bool, status: str) -> Answer:
+    """202 with what Answer.json would write, formatted directly: it is every request's cost."""
     body = (
         f'{{"stored":{stored},"duplicate":{"true" if duplicate else "false"},"status":"{status}"}}'
     )
-    return Response(body.encode(), 202, media_type="application/json")
+    return Answer(202, body.encode())
 
 
-def _check_signature(request: Request, body: bytes, secrets: list[tuple[str, str]]) -> str:
+def _check_signature(request: WebhookRequest, secrets: list[tuple[str, str]]) -> str:
     signature = request.headers.get("sentry-hook-signature")
     if not signature:
         raise Refused(401, "missing Sentry-Hook-Signature header")
     if not secrets:
         raise Refused(401, "no Sentry integration is configured ([[sentry]] in the config)")
-    integration = signed_by(body, signature, secrets)
+    integration = signed_by(request.body, signature, secrets)
     if integration is None:
         raise Refused(401, "Sentry-Hook-Signature does not match the body with any client secret")
     return integration
 
 
-def _incoming(request: Request, body: bytes, integration: str) -> Incoming:
+def _incoming(request: WebhookRequest, integration: str) -> Incoming:
+    body = request.body
     payload = load_json_object(body)
     header = request.headers.get("sentry-hook-resource")
     resource = header.strip().lower() if header else _resource_from_data(payload)
