@@ -7,18 +7,23 @@ Run from the repository root (needs `wrk` and `prometheus-alertmanager` from Deb
 
 It prints one table:
 
-1. our intake: `intake serve` (uvicorn, one process, the pipeline worker running in
-   it) on a fresh SQLite database with durable commits, loaded by wrk with
+1. our intake: `intake run --only web` (uvicorn, one process, one event loop) on a
+   fresh SQLite database with durable commits, loaded by wrk with
    `--connections` connections posting one signed ~3 KB Sentry `event_alert` body per
    request; the body and its signature are fixed and every request carries its own
    Request-ID (a wrk Lua script), so each is stored as a new raw message. Accepted
-   alerts/s (2xx only) and p50/p99 latency as wrk reports them;
+   alerts/s (2xx only) and p50/p99 latency as wrk reports them. Triage runs after
+   the response, in the worker role (below it runs beside the web role, in the same
+   process, for the processing lag); here the web role's intake alone is measured,
+   and what it stored is triaged afterwards;
 2. the anchor, measured in the same run on the same machine with the same wrk
    settings: Prometheus Alertmanager (`/usr/bin/prometheus-alertmanager`, clustering
    off, a null receiver) taking one alert per `POST /api/v2/alerts`;
 3. the ratio of (1) to (2), and for context a no-op Starlette app (reads the body,
    answers 202) under the same wrk load: the framework's ceiling on this machine now;
-4. processing lag at a steady `--lag-rate` alerts/s for `--lag-seconds`: a paced
+4. processing lag at a steady `--lag-rate` alerts/s for `--lag-seconds`, with the
+   service as `make run` starts it (`intake run --only web,worker`: web app and
+   pipeline worker in one process): a paced
    client posts signed alerts and notes when each 2xx came back; a reader polls the
    database every 10 ms and notes when each report is there, triaged and grouped
    (committed). Lag = seen - acknowledged, p50/p99 over every alert.
@@ -122,9 +127,9 @@ def sign(body: bytes) -> str:
 
 
 class Intake:
-    """`intake serve` on a fresh SQLite database (durable commits), as a user runs it."""
+    """`intake run` on a fresh SQLite database (durable commits), as a user runs it."""
 
-    def __init__(self, folder: Path, pipeline_threads: int = 1) -> None:
+    def __init__(self, folder: Path, roles: str = "web") -> None:
         self.folder = folder
         self.db = folder / "intake.db"
         self.url = f"sqlite:///{self.db}"
@@ -143,7 +148,9 @@ class Intake:
                 "core.cli",
                 "--config",
                 str(config),
-                "serve",
+                "run",
+                "--only",
+                roles,
                 "--port",
                 str(self.port),
             ],
@@ -238,14 +245,14 @@ def parse_wrk(out: str) -> WrkResult:
     return WrkResult((requests - errors) / seconds, _ms(p50.group(1)), _ms(p99.group(1)), errors)
 
 
-def measure_intake(args: argparse.Namespace, run: int) -> WrkResult:
+def measure_intake(args: argparse.Namespace, run: int, roles: str = "web") -> WrkResult:
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as folder:
-        intake = Intake(Path(folder), args.pipeline_threads)
+        intake = Intake(Path(folder), roles)
         try:
             body = sentry_body()
             headers = {"Sentry-Hook-Resource": "event_alert", "Sentry-Hook-Signature": sign(body)}
             return run_wrk(
-                intake.port, "/webhooks/sentry", body.decode(), headers, args, f"run{run}"
+                intake.port, "/webhooks/sentry", body.decode(), headers, args, f"{roles}{run}"
             )
         finally:
             intake.stop()
@@ -303,7 +310,7 @@ def measure_alertmanager(args: argparse.Namespace, run: int) -> WrkResult:
 def measure_lag(args: argparse.Namespace) -> list[float]:
     """Seconds from each 2xx to its report being committed, at a steady rate."""
     with tempfile.TemporaryDirectory(prefix="bench-lag-") as folder:
-        intake = Intake(Path(folder))
+        intake = Intake(Path(folder), "web,worker")
         engine = create_engine(intake.url, poolclass=NullPool)
         acked: dict[str, float] = {}
         seen: dict[str, float] = {}
@@ -396,7 +403,6 @@ def main() -> None:
     parser.add_argument("--lag-rate", type=int, default=500)
     parser.add_argument("--lag-seconds", type=float, default=10)
     parser.add_argument("--lag-runs", type=int, default=2)
-    parser.add_argument("--pipeline-threads", type=int, default=1, help="0: intake alone")
     args = parser.parse_args()
     for tool in ("wrk", "/usr/bin/prometheus-alertmanager"):
         if shutil.which(tool) is None:
@@ -404,8 +410,10 @@ def main() -> None:
     ours: list[WrkResult] = []
     theirs: list[WrkResult] = []
     noops: list[WrkResult] = []
+    with_triage: list[WrkResult] = []
     for run in range(args.runs):
         ours.append(measure_intake(args, run))
+        with_triage.append(measure_intake(args, run, "web,worker"))
         theirs.append(measure_alertmanager(args, run))
         noops.append(measure_noop(args, run))
         print(
@@ -436,6 +444,12 @@ def main() -> None:
         ("Alertmanager POST /api/v2/alerts (1 alert), alerts/s", spread(their_rates), "anchor"),
         ("  p99 latency, ms", spread([r.p99_ms for r in theirs], "{:.1f}"), ""),
         ("ratio intake / Alertmanager", f"{ratio:.2f}", ">= 0.25"),
+        (
+            "context: the same with triage in the process (web,worker), alerts/s",
+            spread([r.rate for r in with_triage]),
+            "",
+        ),
+        ("  p99 latency, ms", spread([r.p99_ms for r in with_triage], "{:.1f}"), ""),
         (
             "context: no-op Starlette (reads the body, answers 202), alerts/s",
             spread([r.rate for r in noops]),

@@ -26,7 +26,6 @@ INPUT_SUFFIXES = (".eml", ".json", ".msg", ".txt")
 LAZY_COMMANDS = {
     "run": "core.cli_run:run_command",
     "init": "core.cli_init:init_command",
-    "serve": "core.cli_web:serve_command",
     "db": "core.cli_store:db_group",
     "import": "core.cli_store:import_command",
     "process": "core.cli_store:process_command",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from functools import partial
 
 import click
 import uvloop
@@ -28,8 +30,8 @@ def _web(rt: Runtime) -> list[Component]:
     return [WebServer(rt, web.host, web.port)]
 
 
-def _pipeline(rt: Runtime) -> list[Component]:
-    return [PipelineWorker.from_runtime(rt)]
+def _pipeline(rt: Runtime, threads: int = 1) -> list[Component]:
+    return [PipelineWorker.from_runtime(rt, threads=threads)] if threads else []
 
 
 # Which components each role hosts; areas add theirs here as they land.
@@ -69,8 +71,23 @@ def _roles(only: str | None) -> tuple[str, ...]:
     metavar="ROLES",
     help="Run only these roles (comma-separated: web, worker, poller, scheduler), for scale-out.",
 )
+@click.option("--host", help="Address the web app listens on (overrides [web] host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Web app port (overrides [web] port).")
+@click.option(
+    "--pipeline-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 16),
+    help="Threads running triage and grouping in the worker role (PostgreSQL gains from more).",
+)
 @click.pass_context
-def run_command(ctx: click.Context, only: str | None) -> None:
+def run_command(
+    ctx: click.Context,
+    only: str | None,
+    host: str | None,
+    port: int | None,
+    pipeline_threads: int,
+) -> None:
     """Run the service: web app, pipeline and delivery workers, pollers, scheduler."""
     roles = _roles(only)
     logging.basicConfig(
@@ -78,18 +95,27 @@ def run_command(ctx: click.Context, only: str | None) -> None:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # "upgraded" is said once below
     rt = runtime(ctx)
+    if host is not None or port is not None:
+        web = dataclasses.replace(
+            rt.config.web,
+            host=host or rt.config.web.host,
+            port=rt.config.web.port if port is None else port,
+        )
+        rt.config = dataclasses.replace(rt.config, web=web)
+    worker: list[run.Builder] = [partial(_pipeline, threads=pipeline_threads), delivery.components]
+    builders = {**BUILDERS, "worker": worker}
     click.echo(f"database: {_safe_url(rt)} (schema {rt.migrated[1]})", err=True)
     try:
-        host = run.build(rt, roles, BUILDERS)
+        hosted = run.build(rt, roles, builders)
     except START_ERRORS as exc:  # a secret not set, a broken template: say which, no traceback
         rt.engine.dispose()
         raise click.ClickException(f"cannot start: {exc}") from exc
-    for component in host.components:
+    for component in hosted.components:
         click.echo(f"starting {component.name}", err=True)
     try:
         # uvloop: the event loop's share of each web request is a third of asyncio's.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run.run_host(host))
+            runner.run(run.run_host(hosted))
     finally:
         rt.engine.dispose()
     click.echo("stopped", err=True)

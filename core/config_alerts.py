@@ -19,7 +19,7 @@ resolve = "resolve"                 # or "suggest": only propose it when every s
 ```
 
 Secrets are read when the web app starts (never kept in the config or logged),
-so a missing variable stops `intake serve` with the key that names it.
+so a missing variable stops `intake run` with the key that names it.
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ def wait_until(condition: Any, timeout: float = 60.0, what: str = "condition") -
 
 
 class ServeProcess:
-    """`intake serve` as a real subprocess, to kill it with SIGKILL."""
+    """`intake run --only web,worker` as a real subprocess, to kill it with SIGKILL."""
 
     def __init__(
         self, config: Path, log: Path, port: int | None = None, threads: str = "1"
@@ -226,7 +226,9 @@ class ServeProcess:
                     "core.cli",
                     "--config",
                     str(self.config),
-                    "serve",
+                    "run",
+                    "--only",
+                    "web,worker",
                     "--port",
                     str(self.port),
                     "--pipeline-threads",
@@ -246,7 +248,7 @@ class ServeProcess:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"intake serve did not start:\n{self.log.read_text()[-3000:]}"
+                        f"intake run did not start:\n{self.log.read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.02)
 

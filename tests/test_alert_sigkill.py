@@ -1,4 +1,4 @@
-"""SIGKILL `intake serve` 20 times while signed Sentry alerts pour in: nothing acknowledged is lost.
+"""SIGKILL `intake run --only web,worker` 20 times while signed Sentry alerts pour in: nothing acknowledged is lost.
 
 A client posts signed webhooks with unique Request-IDs on several connections;
 the server process is killed with SIGKILL at a random moment, 20 times, and

@@ -1,6 +1,6 @@
 """An alert storm: 10,000 Sentry events for 20 issues in ~10 s end as exactly 20 incidents.
 
-`intake serve` runs as a real process (four pipeline threads on PostgreSQL,
+`intake run --only web,worker` runs as a real process (four pipeline threads on PostgreSQL,
 where they race for the same new fingerprints; one on SQLite, which
 serialises writers anyway) and takes the storm over HTTP while it triages.
 """
