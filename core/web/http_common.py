@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 MAX_BODY = 1024 * 1024  # 1 MB: far above any real alert, small enough to hold in memory
 
 
@@ -26,16 +28,23 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise Refused(400, "empty body: expected a JSON object")
     try:
-        value = json.loads(body)
+        value = orjson.loads(body)  # every request pays this: orjson is ~2x the stdlib
+    except orjson.JSONDecodeError:
+        value = _stdlib_loads(body)  # the parsers' own rules (NaN, big numbers) and messages
+    if not isinstance(value, dict):
+        raise Refused(400, f"expected a JSON object, got a JSON {type(value).__name__}")
+    return value
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         raise Refused(
             400, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, huge numbers, deep nesting
         raise Refused(400, f"invalid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise Refused(400, f"expected a JSON object, got a JSON {type(value).__name__}")
-    return value
 
 
 def matching_name(given: str, secrets: Iterable[tuple[str, str]]) -> str | None:
