@@ -24,10 +24,11 @@ test: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -s tests/faults
 
-# Each prints its own table: the figure, the anchor measured in the same run, the ratio.
-BENCHES := triage email_limits pipeline imap alerts telegram notify dashboard
+# One table (bench/all.py): every bench's figure, the anchor measured in the same run, the
+# ratio and the target; about 25 min. BENCH_ARGS=--quick takes a few minutes (small sizes).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+	$(BIN)/python bench/all.py $(BENCH_ARGS)
 
 # Coverage-guided fuzzing of the email parser (fuzz/email_atheris.py) for FUZZ_MINUTES, on a
 # corpus seeded from ../shared/corpora into a temporary folder; crashes land in var/fuzz/.

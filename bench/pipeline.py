@@ -74,6 +74,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.corpus import EmailWriter  # noqa: E402
+from bench.results import Figure, write_json  # noqa: E402
 from core.cli_store import BATCH as STORE_BATCH  # noqa: E402
 from core.db import make_engine, transaction  # noqa: E402
 from core.models import RawMessage, StoredReport  # noqa: E402
@@ -622,6 +623,7 @@ class Row:
 class Results:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)  # the same, as numbers (--json)
 
     def add(self, *rows: Row) -> None:
         self.rows.extend(rows)
@@ -677,7 +679,12 @@ def _spread(values: Sequence[float], fmt: str) -> str:
 
 
 def import_rows(
-    dataset: Dataset, imports: list[ImportRun], anchors: list[Timing], db: str, sqlite: bool
+    dataset: Dataset,
+    imports: list[ImportRun],
+    anchors: list[Timing],
+    db: str,
+    sqlite: bool,
+    figures: list[Figure],
 ) -> list[Row]:
     """Rows of measure 1; PostgreSQL's are compared with SQLite's anchor, and untargeted."""
     n = dataset.count
@@ -689,6 +696,19 @@ def import_rows(
     cpu_anchor = statistics.median(n / t.cpu for t in anchors)
     quarantined = max(r.quarantined for r in imports)
     target = f">= {IMPORT_RATIO_TARGET:.2f} x bare parse"
+    figures.append(
+        Figure(
+            name=f"import end to end, {db} ({n:,} msgs)",
+            ours=rate,
+            unit="msg/s",
+            anchor=anchor,
+            anchor_name="bare parse, same messages",
+            ratio=ratio,
+            target=f">= {IMPORT_RATIO_TARGET:.2f}" if sqlite else "",
+            passed=ratio >= IMPORT_RATIO_TARGET if sqlite else None,
+            note=f"median of {len(rates)} ({_spread(rates, ',.0f')})",
+        )
+    )
     rows = [
         Row(
             f"import end to end, {db} ({n:,} msgs, median of {len(rates)})",
@@ -723,6 +743,7 @@ def measure_growth(
     dbs: Databases,
     large: int,
     label: str,
+    figures: list[Figure],
 ) -> list[Row]:
     """Per-message cost of importing a fresh batch with few, then many, reports stored."""
     with dbs.fresh() as url:
@@ -759,6 +780,24 @@ def measure_growth(
     small_cpu = statistics.median(t.cpu for t in small_costs)
     big_cpu = statistics.median(t.cpu for t in large_costs)
     ratio = big / small
+
+    figures.append(
+        Figure(
+            name=f"import per message, {label}, {large_stored:,} reports stored",
+            ours=big,
+            unit="ms/msg",
+            anchor=small,
+            anchor_name=f"the same at {small_stored:,} stored",
+            ratio=ratio,
+            target=f"<= {GROWTH_TARGET:.2f}",
+            passed=ratio <= GROWTH_TARGET,
+            note=(
+                f"median of {len(large_costs)} batches of {batches_small[0].count:,}; "
+                f"CPU ratio {big_cpu / small_cpu:.2f}; db {large_size}"
+            ),
+            lower_is_better=True,
+        )
+    )
 
     def cell(cost: float, costs: list[Timing], size: str) -> str:
         return f"{cost:.2f} ms ({_spread([t.wall for t in costs], '.2f')}; db {size})"
@@ -844,6 +883,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stored-large", type=int, default=200_000, help="measure 3, second")
     parser.add_argument("--tmp", type=Path, default=None, help="work folder (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     sizes = (args.n, args.big, args.runs, args.batch, args.stored_small)
     if min(sizes) < 1 or args.stored_large <= args.stored_small + args.runs * args.batch:
@@ -892,9 +932,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sqlite_dbs = Databases("sqlite", work)
         imports, anchors = measure_import(data["import"], sqlite_dbs, args.runs, "sqlite", True)
-        report.add(*import_rows(data["import"], imports, anchors, "SQLite", sqlite=True))
+        figures = report.figures
         report.add(
-            *measure_growth(data["pool"], small, large, sqlite_dbs, args.stored_large, "SQLite")
+            *import_rows(data["import"], imports, anchors, "SQLite", sqlite=True, figures=figures)
+        )
+        report.add(
+            *measure_growth(
+                data["pool"], small, large, sqlite_dbs, args.stored_large, "SQLite", figures
+            )
         )
         if not args.skip_big:
             big = data["big"]
@@ -911,6 +956,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     verdict(run.rss_mb <= RSS_TARGET_MB),
                 )
             )
+            figures.append(
+                Figure(
+                    name=f"peak RSS, import of a {big.count:,}-message mbox, SQLite",
+                    ours=run.rss_mb,
+                    unit="MB",
+                    target=f"<= {RSS_TARGET_MB:.0f} MB",
+                    passed=run.rss_mb <= RSS_TARGET_MB,
+                    note=f"one run, {big.count / run.seconds:,.0f} msg/s",
+                    lower_is_better=True,
+                )
+            )
         if args.postgres:
             from tests.postgres_fixture import new_base_dir, start_postgres
 
@@ -918,9 +974,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"PostgreSQL started (fsync on) at {server.url}")
             pg_dbs = Databases("postgres", work, server)
             imports, _ = measure_import(data["import"], pg_dbs, args.runs, "postgres", False)
-            report.add(*import_rows(data["import"], imports, anchors, "PostgreSQL", sqlite=False))
             report.add(
-                *measure_growth(data["pool"], small, large, pg_dbs, args.stored_large, "PostgreSQL")
+                *import_rows(
+                    data["import"], imports, anchors, "PostgreSQL", sqlite=False, figures=figures
+                )
+            )
+            report.add(
+                *measure_growth(
+                    data["pool"], small, large, pg_dbs, args.stored_large, "PostgreSQL", figures
+                )
             )
     finally:
         if server is not None:
@@ -933,6 +995,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("results")
     print_table(report.rows)
     failed = [r for r in report.rows if r.result == "FAIL"]
+    if args.json:
+        write_json(args.json, "pipeline", report.figures)
     took = time.perf_counter() - began
     print(
         f"\nall targets met: {'yes' if not failed else 'NO'}; the run took {took / 60:.1f} min; "

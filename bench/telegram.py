@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import telegram  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.results import Figure, write_json  # noqa: E402
 from core.config import Config  # noqa: E402
 from core.config_telegram import ChatRule, TelegramConfig  # noqa: E402
 from core.db import make_engine, session_factory  # noqa: E402
@@ -65,6 +66,8 @@ from ingest.telegram_bot_filter import BotIdentity  # noqa: E402
 from tests.botapi_fixture import BotApiServer  # noqa: E402
 
 EXAMPLES = ROOT.parent / "shared" / "examples"
+RATE_TARGET = 500.0  # updates/s through the loopback server, issue 6
+LATENCY_P99_TARGET_MS = 1000.0  # message available -> report triaged, issue 6
 WORDS = "checkout search payments login export riders kitchen invoices api dashboard".split()
 
 
@@ -223,7 +226,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    found: list[Figure] = []
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -259,6 +264,30 @@ def main() -> None:
             f"  (latency: {args.latency_n} messages at {args.rate:.0f}/s; runs: "
             f"rates {[round(r) for r in rates]}, p99 {[round(x * 1000) for x in lat99]} ms)"
         )
+        found += [
+            Figure(
+                name=f"Telegram bot, updates stored + triaged ({database}, {args.n:,} updates)",
+                ours=rate,
+                unit="updates/s",
+                anchor=base,
+                anchor_name="bare parse + triage, no bot or database",
+                ratio=rate / base,
+                target=f">= {RATE_TARGET:.0f}/s",
+                passed=rate >= RATE_TARGET,
+                note=f"median of {args.runs}",
+            ),
+            Figure(
+                name=f"Telegram message available -> triaged, p99 ({database})",
+                ours=p99,
+                unit="ms",
+                target=f"<= {LATENCY_P99_TARGET_MS:.0f} ms",
+                passed=p99 <= LATENCY_P99_TARGET_MS,
+                note=f"{args.latency_n} messages at {args.rate:.0f}/s, median of {args.runs}",
+                lower_is_better=True,
+            ),
+        ]
+    if args.json:
+        write_json(args.json, "telegram", found)
 
 
 _PG: Any = None
