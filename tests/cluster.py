@@ -30,12 +30,14 @@ Public names (other tests build on them; keep them stable):
   after 30 s), `alive(name)`, `names(role=None)`, `web_ports` (ports of live web
   processes), `wait_ready(name)`, `log(name)` (its log file's text; every start
   appends to the same file), `lock_holders()` ({"imap"|"telegram": process
-  name} from pg_locks), `wait_holder(kind, not_name=None, timeout)`.
+  name} from pg_locks), `wait_holder(kind, not_name=None, timeout)`,
+  `cpu_seconds()` ({name: CPU seconds used} of the live processes).
 - `engine` (SQLAlchemy, NullPool) for reading the database from the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -157,7 +159,7 @@ class Cluster:
                 f'[[mailbox]]\nname = "incidents"\nhost = "127.0.0.1"\n'
                 f'port = {self.imap_user.server.port}\ntls = "plain"\n'
                 f'username = "{self.imap_user.name}"\npassword_env = "CLUSTER_IMAP_PASSWORD"\n'
-                "allow_plaintext = true\npoll_seconds = 1\ntimeout_seconds = 10\n"
+                "allow_plaintext = true\ntimeout_seconds = 10\n"
             )
         if self.botapi is not None:
             parts.append(
@@ -261,6 +263,19 @@ class Cluster:
             for n, p in self.procs.items()
             if p.role == "web" and p.port is not None and self.alive(n)
         ]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each live process has used so far."""
+        used = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for name, proc in self.procs.items():
+            if proc.popen is None or not self.alive(name):
+                continue
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{proc.popen.pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / tick
+        return used
 
     def kill(self, name: str) -> None:
         popen = self.procs[name].popen

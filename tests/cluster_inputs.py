@@ -40,8 +40,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from tests.conftest import CORPORA, EXAMPLES
 
 if TYPE_CHECKING:
@@ -68,6 +66,7 @@ class Input:
     update: dict[str, Any] | None = None  # a Telegram Update without its update_id
     update_id: int | None = None
     acked: bool = False
+    acked_at: float | None = None  # time.monotonic() of the acknowledgement
     status: int | None = None
     attempts: int = 0
 
@@ -369,7 +368,7 @@ class Sender:
                     if client is None:
                         client = user.client()
                     client.append("INBOX", item.body)
-                    item.acked = True
+                    item.acked, item.acked_at = True, time.monotonic()
                 except OSError:  # Dovecot restarting: reconnect and append again
                     client = None
                     time.sleep(0.2)
@@ -385,34 +384,76 @@ class Sender:
             assert item.update is not None
             item.attempts += 1
             item.update_id = botapi.push_update(dict(item.update))
-            item.acked = True
+            item.acked, item.acked_at = True, time.monotonic()
 
     async def _post_all(self, posts: list[Input]) -> None:
         queue: asyncio.Queue[Input] = asyncio.Queue()
         for item in posts:
             queue.put_nowait(item)
-        limits = httpx.Limits(max_connections=self.connections * 2)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-            await asyncio.gather(*(self._poster(client, queue) for _ in range(self.connections)))
+        await asyncio.gather(*(self._poster(queue) for _ in range(self.connections)))
 
-    async def _poster(self, client: httpx.AsyncClient, queue: asyncio.Queue[Input]) -> None:
-        while not queue.empty():
-            item = queue.get_nowait()
-            while True:
-                item.attempts += 1
-                ports = self.cluster.web_ports
-                if not ports:
-                    await asyncio.sleep(0.1)  # every web process is down: wait for one
-                    continue
-                port = ports[next(self._turn) % len(ports)]
-                url = f"http://127.0.0.1:{port}{item.path}"
-                try:
-                    answer = await client.post(url, content=item.body, headers=item.headers)
-                except httpx.TransportError:
+    async def _poster(self, queue: asyncio.Queue[Input]) -> None:
+        """One keep-alive connection at a time (a bare HTTP/1.1 client: httpx would make
+        the test, not the cluster, the bottleneck); a new one, to the next web process,
+        after any failure."""
+        connection: _Connection | None = None
+        try:
+            while not queue.empty():
+                item = queue.get_nowait()
+                while True:
+                    item.attempts += 1
+                    if connection is None:
+                        connection = await self._connect()
+                    try:
+                        status = await connection.post(item)
+                    except (OSError, asyncio.IncompleteReadError, ValueError):
+                        connection.close()
+                        connection = None
+                        await asyncio.sleep(0.05)
+                        continue
+                    item.status = status
+                    if status < 500:
+                        item.acked = 200 <= status < 300
+                        item.acked_at = time.monotonic() if item.acked else None
+                        break
+                    connection.close()  # a 5xx: try another process
+                    connection = None
                     await asyncio.sleep(0.05)
-                    continue
-                item.status = answer.status_code
-                if answer.status_code < 500:
-                    item.acked = answer.is_success
-                    break
-                await asyncio.sleep(0.05)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    async def _connect(self) -> _Connection:
+        while True:
+            ports = self.cluster.web_ports
+            if ports:
+                port = ports[next(self._turn) % len(ports)]
+                try:
+                    return _Connection(*await asyncio.open_connection("127.0.0.1", port))
+                except OSError:
+                    pass
+            await asyncio.sleep(0.05)  # every web process is down: wait for one
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, item: Input) -> int:
+        head = [f"POST {item.path} HTTP/1.1", "Host: 127.0.0.1"]
+        head += [f"{k}: {v}" for k, v in item.headers.items()]
+        head.append(f"Content-Length: {len(item.body)}")
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + item.body)
+        answer = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 30)
+        lines = answer.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()

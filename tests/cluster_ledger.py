@@ -23,7 +23,9 @@ nothing is pending.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from core.models import IGNORED, PENDING, PROCESSED, Incident, RawMessage, StoredReport
+from core.models import (
+    IGNORED,
+    PENDING,
+    PROCESSED,
+    QUARANTINED,
+    Incident,
+    RawMessage,
+    StoredReport,
+)
 from core.models_notify import PENDING as OUTBOX_PENDING
 from core.models_notify import SENT, DigestRun, OutboxMessage
 from notify.channel_smtp import HEADER
@@ -76,11 +86,13 @@ class Ledger:
     digest_rows: int = 0
     unknown_raw: int = 0  # raw messages that match no input (should be none)
     missing: list[str] = field(default_factory=list)  # what was lost or doubled, by name
+    retried: list[str] = field(default_factory=list)  # raw or outbox rows that failed once
 
     def __init__(self, cluster: Cluster, inputs: list[Input]) -> None:
         self.inputs = {s: Row(s) for s in SOURCES}
         self.notifications = {c: Row(c) for c in CHANNELS}
         self.missing = []
+        self.retried = []
         self.unknown_raw = 0
         self._count_inputs(cluster, inputs)
         self._count_notifications(cluster)
@@ -90,14 +102,17 @@ class Ledger:
     def _count_inputs(self, cluster: Cluster, inputs: list[Input]) -> None:
         by_update = {i.update_id: i.n for i in inputs if i.update_id is not None}
         raws: dict[int, list[tuple[int, str]]] = {}
+        errors: dict[int, str] = {}
         with cluster.engine.connect() as db:
-            for raw_id, source, key, status, body in db.execute(
+            for raw_id, source, key, status, body, error, attempts in db.execute(
                 select(
                     RawMessage.id,
                     RawMessage.source,
                     RawMessage.natural_key,
                     RawMessage.status,
                     RawMessage.body,
+                    RawMessage.last_error,
+                    RawMessage.attempts,
                 )
             ):
                 n = _input_number(source, key, body, by_update)
@@ -105,6 +120,10 @@ class Ledger:
                     self.unknown_raw += 1
                     continue
                 raws.setdefault(n, []).append((raw_id, status))
+                if error:
+                    errors[raw_id] = error
+                if attempts:
+                    self.retried.append(f"raw {raw_id} ({source}, {status}): {error}")
             reports = Counter(
                 dict(db.execute(select(StoredReport.raw_id, func.count()).group_by("raw_id")).all())
             )
@@ -131,7 +150,8 @@ class Ledger:
             if item.acked and (not found or not done):
                 row.lost += 1
                 state = found[0][1] if found else "not stored"
-                self.missing.append(f"input {item.n} ({item.group}) lost: {state}")
+                error = errors.get(found[0][0], "") if found else ""
+                self.missing.append(f"input {item.n} ({item.group}) lost: {state} {error}")
             if len(found) > 1 or made > 1:
                 row.duplicated += 1
                 self.missing.append(
@@ -154,6 +174,8 @@ class Ledger:
                     OutboxMessage.state,
                     OutboxMessage.message_id,
                     OutboxMessage.context,
+                    OutboxMessage.attempts,
+                    OutboxMessage.last_error,
                 ).order_by(OutboxMessage.id)
             ).all()
         self.digest_rows = sum(r.kind == "digest" for r in rows)
@@ -167,6 +189,8 @@ class Ledger:
         renderer = Renderer(None)
         telegram_rows: list[tuple[int, str, list[tuple[int, str]]]] = []
         for r in rows:
+            if r.attempts > 1:
+                self.retried.append(f"outbox {r.id} ({r.channel}, {r.state}): {r.last_error}")
             line = self.notifications[r.channel]
             line.planned += 1
             line.acked += r.state == SENT
@@ -229,6 +253,9 @@ class Ledger:
             f"reports {self.reports}, incidents {self.incidents} ({self.resolved} resolved), "
             f"digest periods {self.digests} ({self.digest_rows} digest messages)"
         )
+        if self.retried:
+            lines.append(f"done after a failed attempt: {len(self.retried)}")
+            lines += [f"  {line[:300]}" for line in self.retried[:10]]
         lines.append("")
         lines.append(
             f"{'notifications':<14}{'planned':>8}{'sent':>7}{'received':>10}"
@@ -300,10 +327,15 @@ def _mail_counts(cluster: Cluster) -> dict[str, list[str]]:
     return received
 
 
-def settle(cluster: Cluster, inputs: list[Input], timeout: float = 120.0) -> float:
+def settle(
+    cluster: Cluster, inputs: list[Input], timeout: float = 120.0, trace: list[str] | None = None
+) -> float:
     """Wait until every acknowledged input is stored and processed and the outbox is empty.
 
-    Returns the seconds waited. Raises AssertionError with the counts on timeout.
+    A raw message quarantined for a retry (after a failure) is still on its way.
+
+    Returns the seconds waited; `trace` gets a line per look. Raises
+    AssertionError with the counts on timeout.
     """
     started = time.monotonic()
     acked = sum(i.acked for i in inputs)
@@ -313,7 +345,15 @@ def settle(cluster: Cluster, inputs: list[Input], timeout: float = 120.0) -> flo
             stored = db.scalar(select(func.count()).select_from(RawMessage)) or 0
             pending = (
                 db.scalar(
-                    select(func.count()).select_from(RawMessage).where(RawMessage.status == PENDING)
+                    select(func.count())
+                    .select_from(RawMessage)
+                    .where(
+                        (RawMessage.status == PENDING)
+                        | (
+                            (RawMessage.status == QUARANTINED)
+                            & RawMessage.next_attempt_at.is_not(None)
+                        )
+                    )
                 )
                 or 0
             )
@@ -326,6 +366,11 @@ def settle(cluster: Cluster, inputs: list[Input], timeout: float = 120.0) -> flo
                 or 0
             )
         done = stored >= acked and pending == 0 and outbox == 0
+        if trace is not None:
+            trace.append(
+                f"{time.monotonic() - started:5.1f} s: {stored} stored, {pending} raw and "
+                f"{outbox} notifications pending"
+            )
         calm = calm + 1 if done else 0
         if calm >= 3:  # three quiet looks in a row: nothing was still on its way
             return time.monotonic() - started
@@ -335,3 +380,35 @@ def settle(cluster: Cluster, inputs: list[Input], timeout: float = 120.0) -> flo
                 f"{outbox} notifications pending"
             )
         time.sleep(0.5)
+
+
+class QuarantineWatch:
+    """Notes every raw message quarantined while it runs, with its error.
+
+    A retry that succeeds clears the error from the row, so a test that wants
+    to know what failed along the way has to look while it happens.
+    """
+
+    def __init__(self, cluster: Cluster, every: float = 0.5) -> None:
+        self.cluster = cluster
+        self.every = every
+        self.seen: dict[int, str] = {}
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> QuarantineWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        query = select(RawMessage.id, RawMessage.source, RawMessage.last_error).where(
+            RawMessage.status == QUARANTINED
+        )
+        while not self._halt.wait(self.every):
+            with contextlib.suppress(Exception), self.cluster.engine.connect() as db:
+                for raw_id, source, error in db.execute(query):
+                    self.seen.setdefault(raw_id, f"raw {raw_id} ({source}): {error}")
