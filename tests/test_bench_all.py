@@ -21,6 +21,8 @@ signed Sentry intake (durable, SQLite), alerts/s                  2,300 (2,100..
 Alertmanager POST /api/v2/alerts (1 alert), alerts/s           11,500 (11,000..12,000)  anchor
   p99 latency, ms                                                    9.0 (8.0..10.0)
 ratio intake / Alertmanager                                                      0.20  >= 0.25
+context: the same with triage in the process (web,worker), alerts/s  1,700 (1,600..1,800)
+  p99 latency, ms                                                   80.0 (75.0..90.0)
 context: no-op Starlette (reads the body, answers 202), alerts/s   8,000 (7,900..8,100)
   ratio no-op / Alertmanager (the framework's ceiling here)                      0.70
 processing lag at 500/s for 10 s, p50 s                           0.020 (0.020..0.030)
