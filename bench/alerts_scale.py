@@ -130,8 +130,8 @@ class Role:
 
 
 @contextlib.contextmanager
-def deployment(folder: Path, url: str, webs: int) -> Iterator[list[Role]]:
-    """A worker, then `webs` web processes on ports of their own, all on `url`."""
+def deployment(folder: Path, url: str, webs: int) -> Iterator[tuple[Role, list[Role]]]:
+    """A worker, then `webs` web processes, all on `url`."""
     roles: list[Role] = []
     try:
         worker = Role(folder, "worker", url, "worker", free_port())
@@ -147,7 +147,7 @@ def deployment(folder: Path, url: str, webs: int) -> Iterator[list[Role]]:
         for role in roles:
             if role.proc.poll() is not None:  # e.g. a second process that could not bind
                 raise SystemExit(f"{role.name} exited:\n{role.log_path.read_text()[-3000:]}")
-        yield roles[1:]
+        yield worker, roles[1:]
     finally:
         for role in reversed(roles):
             role.stop()
@@ -160,6 +160,23 @@ class Run:
     errors: int  # non-2xx answers and socket errors
     stored: int  # raw messages in the database afterwards
     p99_ms: float  # the worst of the wrk processes' p99
+    busy: float  # share of the machine's CPU time busy during the load (every process)
+    web_cpu: float  # cores used by the web processes together, on average
+    worker_cpu: float  # cores used by the worker process
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (/proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(port: int, threads: int, connections: int, seconds: int, tag: str) -> WrkResult:
@@ -230,9 +247,14 @@ def measure(server: Any, webs: int, args: argparse.Namespace, run: int) -> Run:
         conn.execute(f'CREATE DATABASE "{name}"')
     folder = Path(tempfile.mkdtemp(prefix="bench-alerts-scale-"))
     try:
-        with deployment(folder, server.url_for(name), webs) as web:
+        with deployment(folder, server.url_for(name), webs) as (worker, web):
             ports = sorted({w.port for w in web})
+            pids = [w.proc.pid for w in web]
+            before = machine_busy(), [cpu_seconds(p) for p in pids], cpu_seconds(worker.proc.pid)
+            began = time.perf_counter()
             results = load(ports, args, f"w{webs}r{run}")
+            took = time.perf_counter() - began
+            after = machine_busy(), [cpu_seconds(p) for p in pids], cpu_seconds(worker.proc.pid)
         seconds = args.seconds
         accepted = round(sum(r.rate for r in results) * seconds)
         stored = count_stored(server.conninfo(name))
@@ -242,6 +264,9 @@ def measure(server: Any, webs: int, args: argparse.Namespace, run: int) -> Run:
             errors=sum(r.errors for r in results),
             stored=stored,
             p99_ms=max(r.p99_ms for r in results),
+            busy=(after[0][0] - before[0][0]) / max(1, after[0][1] - before[0][1]),
+            web_cpu=(sum(after[1]) - sum(before[1])) / took,
+            worker_cpu=(after[2] - before[2]) / took,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -284,15 +309,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"`intake run --only web` x1 and x2 beside one `--only worker`; wrk -t2, "
         f"{args.connections} connections in all, {args.seconds} s; median of {args.runs}"
     )
-    print(f"  {'web processes':<14} {'alerts/s':>9}  {'min..max':<15} {'p99 ms':>7}  stored/2xx")
+    print(
+        f"  {'web processes':<14} {'alerts/s':>9}  {'min..max':<15} {'p99 ms':>7}  "
+        f"{'stored/2xx':<18} {'CPU busy':>8}  {'web cores':>9}  {'worker cores':>12}"
+    )
     for webs, label in ((1, "1"), (2, "2 (1 port)" if SHARED_PORT else "2 (2 ports)")):
         rates = [r.rate for r in runs[webs]]
         p99 = statistics.median(r.p99_ms for r in runs[webs])
         kept = min(r.stored / max(1, r.accepted) for r in runs[webs])
+        busy = statistics.median(r.busy for r in runs[webs])
+        web_cpu = statistics.median(r.web_cpu for r in runs[webs])
+        worker_cpu = statistics.median(r.worker_cpu for r in runs[webs])
         print(
             f"  {label:<14} {statistics.median(rates):>9,.0f}  {spread(rates):<15} {p99:>7.0f}  "
-            f"{kept:.3f} (lowest)"
+            f"{f'{kept:.3f} (lowest)':<18} {busy:>8.0%}  {web_cpu:>9.2f}  {worker_cpu:>12.2f}"
         )
+    print(
+        "  (CPU busy: the whole machine during the load, every process on it; cores: CPU "
+        "seconds per second of the web processes together, and of the worker)"
+    )
     passed = ratio >= SCALE_TARGET
     print(
         f"ratio 2 / 1: {ratio:.2f} (target >= {SCALE_TARGET}): {'PASS' if passed else 'FAIL'}; "
@@ -313,7 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ratio=ratio,
                 target=f">= {SCALE_TARGET:.2f}",
                 passed=passed,
-                note=f"median of {args.runs}; {errors} non-2xx/socket errors",
+                note=(
+                    f"median of {args.runs}; {errors} non-2xx/socket errors; machine CPU busy "
+                    f"{statistics.median(r.busy for r in runs[1]):.0%} with 1 web, "
+                    f"{statistics.median(r.busy for r in runs[2]):.0%} with 2"
+                ),
             )
         ]
         write_json(args.json, "alerts_scale", found)
