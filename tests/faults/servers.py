@@ -83,3 +83,8 @@ class FaultySmtp:
     def up(self) -> None:
         self.server.start()
         self.outages += 1
+
+    def outage(self, down_seconds: float) -> None:
+        self.down()
+        time.sleep(down_seconds)
+        self.up()
