@@ -13,11 +13,14 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
+import telegram
 from sqlalchemy import select
 
 from core import lifecycle
 from core.models_notify import SENT, OutboxMessage
+from notify.channel_telegram import TelegramChannel
 from notify.delivery import Delivery
+from tests.botapi_fixture import BotApiServer
 from tests.helpers import Clock, tx
 from tests.notify_helpers import notify_runtime, outbox, smtp_toml
 from tests.postgres_fixture import start_postgres
@@ -33,6 +36,15 @@ MANY = f"""
 [[audience]]
 name = "everyone"
 emails = {[f"person{n}@ourco.example" for n in range(1, 21)]!r}
+"""
+TELEGRAM = """
+[telegram]
+token_env = "UNUSED_HERE"  # the test hands the channel its own Bot for the loopback server
+[notify]
+channel = "send"
+[[audience]]
+name = "war-room"
+telegram = [5120334871]
 """
 
 
@@ -138,3 +150,27 @@ def test_a_database_outage_after_sending_does_not_send_again(
         rt.engine.dispose()
     ids = received_ids(smtp_server)
     assert len(ids) == len(set(ids)) == len(RECIPIENTS), "each sent once, none twice"
+
+
+def test_a_telegram_message_is_recorded_as_sent_before_the_next_one_goes_out(
+    db_url: str, botapi: BotApiServer
+) -> None:
+    # A chat has no Message-ID to drop a second copy by: a worker killed after a send
+    # must find that send recorded, not still waiting for the batch's commit.
+    rt = notify_runtime(db_url, TELEGRAM)
+    for _ in range(3):
+        declare(rt)
+    recorded_at_each_send: list[int] = []
+    send = botapi._m_sendmessage
+
+    def counting(params: dict[str, Any]) -> Any:
+        recorded_at_each_send.append(len(outbox(rt, state=SENT)))
+        return send(params)
+
+    botapi._m_sendmessage = counting  # type: ignore[method-assign]
+    channel = TelegramChannel(telegram.Bot(botapi.token, base_url=botapi.base_url))
+    try:
+        assert Delivery(rt, telegram=channel).deliver_due().sent == 3
+    finally:
+        channel.close()
+    assert recorded_at_each_send == [0, 1, 2]
