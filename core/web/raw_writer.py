@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import transaction
 from core.models import PENDING, RawMessage, now, table
 from core.store import Stored
+from core.web.wal_checkpoint import BackgroundCheckpoint
 from core.worker import turns_for
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class RawWriter:
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="raw-commit")
+        self._checkpoint = BackgroundCheckpoint(engine)
         self._loop_connection: Connection | None = None
 
     async def store(self, items: Sequence[Incoming]) -> list[Stored]:
@@ -103,10 +105,9 @@ class RawWriter:
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
-        if self._loop_connection is not None:
-            self._loop_connection.close()
-            self._loop_connection = None
+        self._drop_loop_connection()  # never back to the pool: its pragmas are the loop's own
         self._committer.shutdown(wait=True)
+        self._checkpoint.close()
 
     # --- on the event loop (SQLite) -------------------------------------------------
 
@@ -155,6 +156,7 @@ class RawWriter:
                 stored = store_many_sqlite(connection, items)
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._committer, transaction.commit)
+                self._checkpoint.stored(len(items))
             except BaseException:
                 if transaction.is_active:
                     transaction.rollback()
@@ -168,6 +170,7 @@ class RawWriter:
             driver = connection.connection.driver_connection
             assert driver is not None
             driver.execute("PRAGMA busy_timeout=0")  # at the driver: no transaction begun
+            driver.execute("PRAGMA wal_autocheckpoint=0")  # see core.web.wal_checkpoint
             self._loop_connection = connection
         return self._loop_connection
 
