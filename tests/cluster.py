@@ -330,7 +330,8 @@ class Cluster:
         query = text(
             "SELECT (l.classid::bigint << 32) | l.objid::bigint AS key, a.application_name "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND a.datname = current_database()"  # other tests' clusters share the server
         )
         holders: dict[str, str] = {}
         with self.engine.connect() as connection:

@@ -92,7 +92,7 @@ class _Templates:
 
 
 def make_inputs(count: int, seed: int = 9, mix: dict[str, float] | None = None) -> list[Input]:
-    """`count` inputs in a shuffled order, resolutions in the last tenth."""
+    """`count` inputs in a shuffled order, the resolutions last."""
     rng = random.Random(seed)
     run = f"{int(time.time())}{next(_runs)}"
     shares = mix or MIX
@@ -115,13 +115,21 @@ def make_inputs(count: int, seed: int = 9, mix: dict[str, float] | None = None) 
         closing += [i for i in made if _closes(i)]
     rng.shuffle(opening)
     rng.shuffle(closing)
-    ordered = opening + closing
-    for source in SOURCES:  # replies and resolutions stay after what they answer, per source
-        own = [i for i in ordered if i.source == source]
-        slots = [k for k, i in enumerate(ordered) if i.source == source]
-        own.sort(key=lambda i: i.n)
-        for slot, item in zip(slots, own, strict=True):
-            ordered[slot] = item
+    return _in_group_order(opening) + closing
+
+
+def _in_group_order(items: list[Input]) -> list[Input]:
+    """Groups stay interleaved, but within a group the first input (the one a reply
+    answers, the alert that opens it) comes first."""
+    slots: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        slots.setdefault(item.group, []).append(index)
+    ordered = list(items)
+    for indexes in slots.values():
+        for index, item in zip(
+            indexes, sorted((items[i] for i in indexes), key=lambda i: i.n), strict=True
+        ):
+            ordered[index] = item
     return ordered
 
 
