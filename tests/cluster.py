@@ -6,9 +6,9 @@
     cluster.start("poller"); cluster.start("poller"); cluster.start("scheduler")
     inputs = make_inputs(5000)                       # tests.cluster_inputs
     Sender(cluster).send(inputs)                      # email, webhooks, Telegram updates
-    cluster.wait_settled(inputs)
-    print(Ledger(cluster, inputs).table())            # tests.cluster_ledger
+    settle(cluster, inputs)                           # tests.cluster_ledger
     cluster.stop()
+    print(Ledger(cluster, inputs).table())
 
 Public names (other tests build on them; keep them stable):
 

@@ -18,6 +18,12 @@ Dovecot mailbox, updates queued in the Bot API fixture, webhooks POSTed to the
 web processes round-robin, retrying on connection errors and 5xx until a 2xx.
 `Input.acked` says the source was told "received" (2xx, APPEND done, update
 queued); `Input.status` is the last HTTP status.
+
+A retry is what a real sender does, and most sources make it harmless: Sentry's
+Request-ID, Alertmanager's fingerprint + startsAt + status and the mail's
+Message-ID are natural keys. An events-API post has none (the route keys each
+request by a fresh uuid), so one retried after its answer was lost (the web
+process killed between commit and reply) is stored twice.
 """
 
 from __future__ import annotations
@@ -241,9 +247,7 @@ def _alertmanager(
         closes = group % 2 == 0 and k == last[group] and k > 0 and groups[k - 1] == group
         # A firing alert at each evaluation that found it; the last one of half the
         # groups resolves the alert that fired just before.
-        starts = started + timedelta(seconds=(n - 1 if closes else n))
-        if closes:
-            starts = _alert_start(out[-1])
+        starts = _alert_start(out[-1]) if closes else started + timedelta(seconds=n)
         alert.update(
             status="resolved" if closes else "firing",
             fingerprint=fingerprint,

@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Any
@@ -75,25 +75,15 @@ class Row:
     duplicated: int = 0
 
 
-@dataclass
 class Ledger:
-    inputs: dict[str, Row] = field(default_factory=dict)
-    notifications: dict[str, Row] = field(default_factory=dict)
-    incidents: int = 0
-    resolved: int = 0
-    reports: int = 0
-    digests: int = 0
-    digest_rows: int = 0
-    unknown_raw: int = 0  # raw messages that match no input (should be none)
-    missing: list[str] = field(default_factory=list)  # what was lost or doubled, by name
-    retried: list[str] = field(default_factory=list)  # raw or outbox rows that failed once
-
     def __init__(self, cluster: Cluster, inputs: list[Input]) -> None:
         self.inputs = {s: Row(s) for s in SOURCES}
         self.notifications = {c: Row(c) for c in CHANNELS}
-        self.missing = []
-        self.retried = []
-        self.unknown_raw = 0
+        self.incidents = self.resolved = self.reports = 0
+        self.digests = self.digest_rows = 0  # digest periods claimed; digest outbox rows
+        self.unknown_raw = 0  # raw messages that match no input (should be none)
+        self.missing: list[str] = []  # what was lost or doubled, by name
+        self.retried: list[str] = []  # raw or outbox rows that failed at least once
         self._count_inputs(cluster, inputs)
         self._count_notifications(cluster)
 
