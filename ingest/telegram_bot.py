@@ -199,8 +199,8 @@ class TelegramBot:
                 log.warning("telegram getUpdates failed: %s; retrying in %.0fs", exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 60)
-            except DBAPIError as exc:  # the lock's database is away: stand by, then try again
-                log.warning("telegram: cannot reach the database for the poller lock: %s", exc)
+            except DBAPIError as exc:  # the database is away (lock or storing): try again
+                log.warning("telegram: database error: %s; retrying in %.0fs", exc, STANDBY_SECONDS)
                 await asyncio.sleep(STANDBY_SECONDS)
 
     async def fetch(self) -> list[dict[str, Any]]:
