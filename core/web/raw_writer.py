@@ -70,6 +70,7 @@ class RawWriter:
         factory: sessionmaker[Session],
         on_stored: Callable[[], None],
         on_loop: bool | None = None,
+        checkpoint: BackgroundCheckpoint | None = None,
     ) -> None:
         self._factory = factory
         self._turns = turns_for(factory)
@@ -83,7 +84,8 @@ class RawWriter:
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="raw-commit")
-        self._checkpoint = BackgroundCheckpoint(engine)
+        self._checkpoint = checkpoint or BackgroundCheckpoint(engine)
+        self._restart_due = False
         self._loop_connection: Connection | None = None
 
     async def store(self, items: Sequence[Incoming]) -> list[Stored]:
@@ -138,6 +140,21 @@ class RawWriter:
         for (_, _, future), stored in zip(jobs, _split(jobs, results), strict=True):
             if not future.done():  # the client may have gone
                 future.set_result(stored)
+        if self._restart_due:  # answered first; the next batch waits for it
+            await self._restart_wal()
+
+    async def _restart_wal(self) -> None:
+        turn = self._turns.intake_if_free() if self._turns else nullcontext(True)
+        with turn as mine:
+            if not mine or self._loop_connection is None:
+                return  # someone is writing: the next batch asks again
+            driver = self._loop_connection.connection.driver_connection
+            loop = asyncio.get_running_loop()
+            try:
+                done = await loop.run_in_executor(self._committer, self._checkpoint.restart, driver)
+                self._restart_due = not done
+            except Exception:
+                log.exception("WAL checkpoint (RESTART) failed; retrying after the next batch")
 
     async def _write_now(self, items: list[Incoming]) -> list[Stored]:
         """Insert on the loop (little work), commit on a thread (the fsync lets go of the GIL)."""
@@ -156,7 +173,7 @@ class RawWriter:
                 stored = store_many_sqlite(connection, items)
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._committer, transaction.commit)
-                self._checkpoint.stored(len(items))
+                self._restart_due = self._checkpoint.stored(len(items))
             except BaseException:
                 if transaction.is_active:
                     transaction.rollback()
