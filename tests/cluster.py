@@ -31,13 +31,13 @@ Public names (other tests build on them; keep them stable):
   processes), `wait_ready(name)`, `log(name)` (its log file's text; every start
   appends to the same file), `lock_holders()` ({"imap"|"telegram": process
   name} from pg_locks), `wait_holder(kind, not_name=None, timeout)`,
-  `cpu_seconds()` ({name: CPU seconds used} of the live processes).
+  `cpu_seconds()` ({name: CPU seconds used} of the live processes);
+  `process_cpu_seconds(pid, reaped_children=False)` for any process.
 - `engine` (SQLAlchemy, NullPool) for reading the database from the test.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import signal
@@ -86,6 +86,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def process_cpu_seconds(pid: int, reaped_children: bool = False) -> float | None:
+    """CPU seconds (user + system) of a live process; with `reaped_children`, plus those
+    of its children that have exited (a PostgreSQL postmaster's finished backends)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # utime is field 14 of the whole line
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def with_application_name(url: str, name: str) -> str:
@@ -267,14 +281,11 @@ class Cluster:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each live process has used so far."""
         used = {}
-        tick = os.sysconf("SC_CLK_TCK")
         for name, proc in self.procs.items():
-            if proc.popen is None or not self.alive(name):
-                continue
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{proc.popen.pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / tick
+            if proc.popen is not None and self.alive(name):
+                seconds = process_cpu_seconds(proc.popen.pid)
+                if seconds is not None:
+                    used[name] = seconds
         return used
 
     def kill(self, name: str) -> None:

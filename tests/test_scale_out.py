@@ -22,10 +22,11 @@ from sqlalchemy import select
 from core.models import Incident
 from core.models_notify import OutboxMessage
 from tests.botapi_fixture import BotApiServer
-from tests.cluster import HOOK_SECRET, Cluster
+from tests.cluster import HOOK_SECRET, Cluster, process_cpu_seconds
 from tests.cluster_inputs import Input, Sender, make_inputs
 from tests.cluster_ledger import Ledger, QuarantineWatch, settle
 from tests.dovecot_fixture import MailUser
+from tests.postgres_fixture import PostgresServer
 from tests.smtp_fixture import SmtpServer
 from tests.webhook_sink import WebhookSink
 
@@ -102,8 +103,11 @@ def notifications_by_incident(cluster: Cluster) -> dict[int, set[tuple[str, str]
 
 
 def test_eight_processes_process_each_input_once_and_notify_once(
-    cluster: Cluster, capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    postmaster = postgres_server.postmaster_pid()
+    assert postmaster is not None
+    pg_before = process_cpu_seconds(postmaster, reaped_children=True) or 0.0
     began = time.monotonic()
     victim, standby = start_all(cluster)
     started = time.monotonic() - began
@@ -128,6 +132,7 @@ def test_eight_processes_process_each_input_once_and_notify_once(
         incidents = db.execute(select(Incident.id, Incident.status)).all()
     cluster.stop()
     ledger = Ledger(cluster, inputs)
+    pg_cpu = (process_cpu_seconds(postmaster, reaped_children=True) or 0.0) - pg_before
 
     after_kill = [m for m in mails if m.acked_at is not None and m.acked_at > killed_at]
     with capsys.disabled():
@@ -144,7 +149,7 @@ def test_eight_processes_process_each_input_once_and_notify_once(
         print(
             "CPU s: "
             + ", ".join(f"{n} {s:.1f}" for n, s in sorted(cpu.items()))
-            + f"; this test process {time.process_time():.1f}"
+            + f"; this test process {time.process_time():.1f}; PostgreSQL {pg_cpu:.1f}"
         )
         for source in ("email", "sentry", "alertmanager", "events", "telegram"):
             last = max(i.acked_at or 0 for i in inputs if i.source == source)
