@@ -15,8 +15,13 @@ the ledger (tests.cluster_ledger) is read from the database and the sinks:
   stored or never processed; a planned notification (outbox row) that no sink
   received after the drain.
 - duplicated: an input stored twice or processed into reports twice; a
-  notification its sink received more than once (email by the outbox row id
-  and Message-ID it carries, webhooks by X-Intake-Delivery, Telegram by text).
+  notification the system made or sent twice: two outbox rows for one
+  incident event and recipient, or one row's mail under two Message-IDs.
+- re-sent after a kill: a worker SIGKILLed between a send and the commit
+  recording it leaves that row to be sent again (at-least-once delivery, see
+  tests.faults.copies): same Message-ID / X-Intake-Delivery id, which the
+  receiver drops, or for Telegram the same text. Printed, and bounded: at
+  most one Telegram re-send per worker kill.
 
 Both must be 0. `FAULT_SEED=N` replays a run's plan; `FAULT_LOAD_SECONDS`
 changes how long the load (and the faults) last.
@@ -33,6 +38,7 @@ from tests.cluster import HOOK_SECRET, ROLES, Cluster
 from tests.cluster_inputs import Input, Sender, make_inputs
 from tests.cluster_ledger import Ledger, settle
 from tests.conftest import CORPORA, EXAMPLES, require_shared
+from tests.faults.copies import count_copies, planned_twice
 from tests.faults.schedule import FaultRunner, plan, seed_from_env
 from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp
 from tests.faults.supervisor import Supervisor
@@ -80,7 +86,7 @@ def test_cluster_loses_and_doubles_nothing_under_faults(
         botapi=botapi,
         webhook_sink=sink,
     )
-    supervisor = Supervisor(cluster)
+    supervisor = Supervisor(cluster, seed)
     try:
         for role in ROLES:
             for _ in range(PROCESSES_PER_ROLE):
@@ -112,6 +118,8 @@ def test_cluster_loses_and_doubles_nothing_under_faults(
             cluster.terminate(name)
         settle(cluster, inputs, timeout=30)
         ledger = Ledger(cluster, inputs)
+        copies = count_copies(faulty_smtp.messages, sink.counts())
+        twice_planned = planned_twice(cluster.engine)
     finally:
         supervisor.stop()
         cluster.stop()
@@ -136,7 +144,16 @@ def test_cluster_loses_and_doubles_nothing_under_faults(
     ]
     print(ledger.table())
     print(render(f"faults (seed {seed})", [("injected", fault_rows), ("time", timing)]))
-    print(f"lost {ledger.lost}, duplicated {ledger.duplicated}", flush=True)
+    telegram_resent = ledger.notifications["telegram"].duplicated
+    duplicated = (
+        sum(row.duplicated for row in ledger.inputs.values()) + twice_planned + copies.email_two_ids
+    )
+    print(
+        f"lost {ledger.lost}, duplicated {duplicated}; re-sent after a kill (at-least-once): "
+        f"email {copies.email_same_id} and webhook {copies.webhook_same_id} under the same id "
+        f"(the receiver drops them), telegram {telegram_resent}",
+        flush=True,
+    )
 
     assert not runner.errors, runner.errors
     for role in ROLES:
@@ -144,4 +161,6 @@ def test_cluster_loses_and_doubles_nothing_under_faults(
     assert (faulty_postgres.restarts, faulty_dovecot.restarts, faulty_smtp.outages) == (1, 1, 1)
     refused = [(i.n, i.source, i.status) for i in inputs if not i.acked]
     assert not refused, f"inputs never acknowledged: {refused[:20]}"
-    assert ledger.lost == 0 and ledger.duplicated == 0, "\n".join(ledger.problems()[:50])
+    assert ledger.unknown_raw == 0, "raw messages that match no input"
+    assert ledger.lost == 0 and duplicated == 0, "\n".join(ledger.problems()[:50])
+    assert telegram_resent <= supervisor.kills["worker"], "a Telegram re-send without a kill"

@@ -1,21 +1,26 @@
 """The fault test's own tools do what the fault test relies on.
 
 The servers go down and come back on the same port with what they held; the
-plan is reproducible from its seed and strikes every role often enough.
+plan is reproducible from its seed and strikes every role often enough; a
+copy under the same id is told apart from one a person would see twice.
 """
 
 from __future__ import annotations
 
 import smtplib
 import socket
+from collections import Counter
 from itertools import pairwise
 
 import psycopg
 import pytest
 
+from notify.channel_smtp import HEADER
+from tests.faults.copies import count_copies
 from tests.faults.schedule import OUTAGES, plan
 from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp
 from tests.helpers import mail
+from tests.smtp_fixture import Received
 
 PROCESSES = {role: [f"{role}-1", f"{role}-2"] for role in ("web", "worker", "poller", "scheduler")}
 
@@ -75,3 +80,14 @@ def test_the_plan_is_replayed_from_its_seed_and_strikes_every_role() -> None:
     spans = sorted((f.at, f.at + f.down) for f in outages)
     assert all(end <= nxt for (_, end), (nxt, _) in pairwise(spans))
     assert all(0 < f.at < 120.0 for f in first)
+
+
+def test_a_re_sent_copy_is_told_apart_from_a_mail_sent_under_two_ids() -> None:
+    def received(row: int, message_id: str) -> Received:
+        data = f"{HEADER}: {row}; declared\r\nMessage-ID: {message_id}\r\n\r\nbody".encode()
+        return Received("desk@ourco.example", ["oncall@ourco.example"], data)
+
+    mails = [received(1, "<a@x>"), received(1, "<a@x>"), received(2, "<b@x>")]
+    mails += [received(3, "<c@x>"), received(3, "<other@x>")]
+    copies = count_copies(mails, Counter({"7": 3, "8": 1}))
+    assert (copies.email_same_id, copies.email_two_ids, copies.webhook_same_id) == (1, 1, 2)
