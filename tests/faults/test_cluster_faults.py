@@ -35,10 +35,11 @@ from pathlib import Path
 
 from tests.botapi_fixture import BotApiServer
 from tests.cluster import HOOK_SECRET, ROLES, Cluster
-from tests.cluster_inputs import Input, Sender, make_inputs
+from tests.cluster_inputs import Sender, make_inputs
 from tests.cluster_ledger import Ledger, settle
 from tests.conftest import CORPORA, EXAMPLES, require_shared
 from tests.faults.copies import count_copies, planned_twice
+from tests.faults.pacing import send_steadily
 from tests.faults.schedule import FaultRunner, plan, seed_from_env
 from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp
 from tests.faults.supervisor import Supervisor
@@ -53,16 +54,6 @@ MIN_KILLS_PER_ROLE = 20  # (none may be found running in time: at least this man
 # A killed worker's claimed notifications wait out the delivery lease (notify.delivery,
 # 60 s), and one refused while SMTP was down waits out its backoff (up to 45 s).
 DRAIN_SECONDS = 150.0
-
-
-def send_steadily(sender: Sender, inputs: list[Input], seconds: float) -> None:
-    """Send in one-second slices spread over `seconds`; a slice held up by an outage is
-    followed by the ones due meanwhile, at once, as retrying senders catch up."""
-    per_slice = max(1, round(len(inputs) / seconds))
-    started = time.monotonic()
-    for tick, first in enumerate(range(0, len(inputs), per_slice)):
-        sender.send(inputs[first : first + per_slice])
-        time.sleep(max(0.0, started + tick + 1 - time.monotonic()))
 
 
 def test_cluster_loses_and_doubles_nothing_under_faults(
