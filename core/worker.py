@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,53 +54,58 @@ WAKEUP = Wakeup()  # the web routes of this process ring it after each durable c
 
 
 class WriteTurns:
-    """Turn-taking for SQLite's one writer inside a process, intake first.
+    """Turn-taking for SQLite's one writer inside a process: intake and pipeline alternate.
 
     SQLite lets one transaction write at a time, and a writer that finds the
     database locked sleeps in growing steps: a pipeline worker committing batch
-    after batch would starve the webhooks' commits. Here the intake writer and
-    the pipeline take turns on a condition variable instead, and a waiting
-    intake commit always goes next. (PostgreSQL needs none of this.)
+    after batch would starve the webhooks' commits, and webhook commits coming
+    every few milliseconds would starve the pipeline. Here they take turns on a
+    condition variable instead: when both wait, the side that did not go last
+    goes next. (PostgreSQL needs none of this.)
     """
+
+    INTAKE, PIPELINE = "intake", "pipeline"
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._busy = False
-        self._intake_waiting = 0
+        self._waiting = {self.INTAKE: 0, self.PIPELINE: 0}
+        self._last = self.PIPELINE
+
+    def _may_go(self, side: str) -> bool:
+        other = self.PIPELINE if side == self.INTAKE else self.INTAKE
+        return not self._busy and not (self._waiting[other] and self._last == side)
 
     @contextmanager
-    def intake(self) -> Iterator[None]:
+    def _turn(self, side: str) -> Iterator[None]:
         with self._condition:
-            self._intake_waiting += 1
-            self._condition.wait_for(lambda: not self._busy)
-            self._intake_waiting -= 1
-            self._busy = True
+            self._waiting[side] += 1
+            self._condition.wait_for(lambda: self._may_go(side))
+            self._waiting[side] -= 1
+            self._busy, self._last = True, side
         try:
             yield
         finally:
             self._release()
 
+    def intake(self) -> AbstractContextManager[None]:
+        return self._turn(self.INTAKE)
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return self._turn(self.PIPELINE)
+
     @contextmanager
     def intake_if_free(self) -> Iterator[bool]:
-        """Take the intake turn only if nobody is writing now (for callers that must not wait)."""
+        """The intake turn if it is ours right now, without waiting (for the event loop)."""
         with self._condition:
-            mine = not self._busy
-            self._busy = self._busy or mine
+            mine = self._may_go(self.INTAKE)
+            if mine:
+                self._busy, self._last = True, self.INTAKE
         try:
             yield mine
         finally:
             if mine:
                 self._release()
-
-    @contextmanager
-    def pipeline(self) -> Iterator[None]:
-        with self._condition:
-            self._condition.wait_for(lambda: not self._busy and not self._intake_waiting)
-            self._busy = True
-        try:
-            yield
-        finally:
-            self._release()
 
     def _release(self) -> None:
         with self._condition:

@@ -145,3 +145,46 @@ def test_the_webhook_writer_checkpoints_the_wal_off_its_commits(tmp_path: Path) 
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
     with tx(rt) as session:
         assert session.scalar(select(func.count()).select_from(RawMessage)) == 10_000
+
+
+def test_webhooks_and_a_busy_pipeline_take_turns(tmp_path: Path) -> None:
+    """A pipeline with a backlog and a steady stream of webhooks both keep going."""
+    rt = open_db(f"sqlite:///{tmp_path}/intake.db")
+    writer = RawWriter(rt.factory, on_stored=lambda: None)
+    turns = turns_for(rt.factory)
+    assert turns is not None
+    pipeline_turns = 0
+    stop = threading.Event()
+
+    def pipeline() -> None:  # batch after batch, as with a backlog
+        nonlocal pipeline_turns
+        while not stop.is_set():
+            with turns.pipeline():
+                pipeline_turns += 1
+                _python_work(0.005)  # triage holds the GIL, as the real pipeline does
+
+    async def stream(first: int) -> None:  # one sender: each request waits for its commit
+        for n in range(first, first + 40):
+            await writer.store([_incoming(n)])
+
+    async def webhooks() -> None:
+        await asyncio.gather(*(stream(first) for first in range(0, 800, 40)))
+
+    worker = threading.Thread(target=pipeline)
+    worker.start()
+    try:
+        asyncio.run(webhooks())
+        during = pipeline_turns
+    finally:
+        stop.set()
+        worker.join()
+        writer.close()
+    assert during >= 20  # the pipeline was not shut out by the webhooks' commits
+    with tx(rt) as session:
+        assert session.scalar(select(func.count()).select_from(RawMessage)) == 800
+
+
+def _python_work(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(100))
