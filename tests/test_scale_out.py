@@ -93,6 +93,24 @@ def kill_mid_run(
     return killed_at, took
 
 
+def server_errors(server: PostgresServer, since: int) -> list[str]:
+    """What PostgreSQL logged about errors after `since` (a deadlock, a lost unique race):
+    ERROR lines with their DETAIL, CONTEXT and STATEMENT and continuation lines."""
+    with server.log_path.open("rb") as log:
+        log.seek(since)
+        lines = log.read().decode(errors="replace").splitlines()
+    kept, keeping = [], False
+    for line in lines:
+        if line.startswith("\t"):
+            if keeping:
+                kept.append(line.strip())
+            continue
+        keeping = any(f"{tag}:" in line for tag in ("ERROR", "DETAIL", "CONTEXT", "STATEMENT"))
+        if keeping:
+            kept.append(line.split(" UTC ", 1)[-1])
+    return kept
+
+
 def notifications_by_incident(cluster: Cluster) -> dict[int, set[tuple[str, str]]]:
     found: dict[int, set[tuple[str, str]]] = defaultdict(set)
     with cluster.engine.connect() as db:
@@ -110,6 +128,7 @@ def test_eight_processes_process_each_input_once_and_notify_once(
     postmaster = postgres_server.postmaster_pid()
     assert postmaster is not None
     pg_before = process_cpu_seconds(postmaster, reaped_children=True) or 0.0
+    pg_log_start = postgres_server.log_path.stat().st_size
     began = time.monotonic()
     victim, standby = start_all(cluster)
     started = time.monotonic() - began
@@ -140,6 +159,7 @@ def test_eight_processes_process_each_input_once_and_notify_once(
     ledger = Ledger(cluster, inputs)
     pg_cpu = (process_cpu_seconds(postmaster, reaped_children=True) or 0.0) - pg_before
 
+    logged = server_errors(postgres_server, pg_log_start)
     after_kill = [m for m in mails if m.acked_at is not None and m.acked_at > killed_at]
     with capsys.disabled():
         print(
@@ -164,6 +184,8 @@ def test_eight_processes_process_each_input_once_and_notify_once(
         print(ledger.table())
         for failure in failures.seen.values():
             print(f"quarantined on the way: {failure[:400]}")
+        for line in logged[:40]:
+            print(f"PostgreSQL: {line[:400]}")
         if settled > 10:
             print("\n".join(trace[::10]))
 
@@ -187,6 +209,8 @@ def test_eight_processes_process_each_input_once_and_notify_once(
         if status == "resolved":
             assert {c for k, c in kinds if k == "resolved"} == channels, (incident_id, kinds)
 
-    # Both schedulers try every period (at start, and at each minute); one claims it.
+    # Both schedulers try every period (at start, and at each minute); one claims it, and
+    # the database refuses the other's claim (so both did try).
     assert ledger.digests >= 1
     assert ledger.digest_rows == 3 * ledger.digests  # once per period on each channel
+    assert any('"uq_digest_period"' in line for line in logged), logged
