@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import grouping, resolution
@@ -56,6 +57,11 @@ class Stats:
     reports: int = 0
     deferred: int = 0  # left pending: another worker is opening their incident
     errors: list[str] = field(default_factory=list)
+
+    def add(self, other: Stats) -> None:
+        for name in ("processed", "ignored", "quarantined", "parked", "reports", "deferred"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
 
 
 def report_values(raw_id: int, report: Report, verdict: Verdict, at: datetime) -> dict[str, Any]:
@@ -221,6 +227,19 @@ class _Retry(Exception):
     """A message failed in the optimistic pass: run the batch again, carefully."""
 
 
+# PostgreSQL's "try again" errors: a deadlock between two workers touching the same
+# incidents (one of them is chosen to fail), a serialization failure, a lock timeout.
+_TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a database error that says nothing about the message: run it again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
+
+
 def _claim(session: Session, at: datetime, size: int) -> list[RawMessage]:
     return list(
         session.scalars(
@@ -259,18 +278,30 @@ def _run_batch(
             touches.flush(session)
     except _Retry:
         pass
+    except DBAPIError as exc:
+        if not transient(exc):
+            raise
     else:
         stats.reports += reports
         stats.processed += sum(1 for row in done if row["status"] == PROCESSED)
         stats.ignored += sum(1 for row in done if row["status"] == IGNORED)
         return len(claimed)
-    with transaction(factory) as session:
-        touches = session.info[writes.TOUCHES] = writes.Touches()
-        at = clock()
-        claimed = _claim(session, at, size)
-        for raw in claimed:
-            _process_one(session, raw, parse, config, at, stats)
-        touches.flush(session)
+    careful = Stats()
+    claimed = []
+    try:
+        with transaction(factory) as session:
+            touches = session.info[writes.TOUCHES] = writes.Touches()
+            at = clock()
+            claimed = _claim(session, at, size)
+            for raw in claimed:
+                _process_one(session, raw, parse, config, at, careful)
+            touches.flush(session)
+    except DBAPIError as exc:
+        if not transient(exc):
+            raise
+        stats.deferred += len(claimed)  # all rolled back, still pending: the next round
+        return len(claimed)
+    stats.add(careful)
     return len(claimed)
 
 
@@ -284,17 +315,14 @@ def _process_one(
     savepoint = session.connection().begin_nested()
     try:
         reports = process_raw(session, raw, parse, config, at)
-    except grouping.Contended:
+    except Exception as exc:
         savepoint.rollback()
         if touches is not None and saved is not None:
             touches.restore(saved)
-        stats.deferred += 1
-        return
-    except Exception as exc:  # any stage: park the message, keep the others flowing
-        savepoint.rollback()
-        if touches is not None and saved is not None:
-            touches.restore(saved)
-        status = quarantine(raw, exc, at)
+        if isinstance(exc, grouping.Contended) or transient(exc):
+            stats.deferred += 1  # another worker holds what it needs: pending, next round
+            return
+        status = quarantine(raw, exc, at)  # any stage: park it, keep the others flowing
         stats.errors.append(f"raw {raw.id}: {raw.last_error}")
         if status == PARKED:
             stats.parked += 1
