@@ -54,20 +54,22 @@ def count_copies(mails: list[Received], webhooks: Counter[str]) -> Copies:
     return Copies(two_ids, same_id, hooks)
 
 
-def planned_twice(engine: Engine) -> int:
-    """Outbox rows beyond the first for one incident event to one recipient."""
+def planned_twice(engine: Engine) -> list[str]:
+    """Each incident event planned more than once for one recipient, named."""
     key = (
         OutboxMessage.incident_id,
         OutboxMessage.kind,
         OutboxMessage.channel,
         OutboxMessage.recipient,
     )
-    extra = (
-        select((func.count() - 1).label("extra"))
+    query = (
+        select(*key, func.count())
         .where(OutboxMessage.kind.in_(EVENT_KINDS))
         .group_by(*key)
         .having(func.count() > 1)
-        .subquery()
     )
     with engine.connect() as db:
-        return int(db.scalar(select(func.coalesce(func.sum(extra.c.extra), 0))) or 0)
+        return [
+            f"INC-{incident} {kind} planned {n} times for {channel} {recipient}"
+            for incident, kind, channel, recipient, n in db.execute(query)
+        ]
