@@ -163,6 +163,7 @@ class Run:
     busy: float  # share of the machine's CPU time busy during the load (every process)
     web_cpu: float  # cores used by the web processes together, on average
     worker_cpu: float  # cores used by the worker process
+    postgres_cpu: float  # cores used by the server's processes (those alive throughout)
 
 
 def machine_busy() -> tuple[int, int]:
@@ -173,10 +174,28 @@ def machine_busy() -> tuple[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (/proc/PID/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
+    """User + system CPU seconds of one process so far (/proc/PID/stat); 0 once gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_processes(server: Any) -> dict[int, float]:
+    """CPU seconds so far of the postmaster's children (backends, WAL writer, ...)."""
+    parent = str(server.postmaster_pid())
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2 :].split()[1] == parent:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
 
 
 def run_wrk(port: int, threads: int, connections: int, seconds: int, tag: str) -> WrkResult:
@@ -251,10 +270,13 @@ def measure(server: Any, webs: int, args: argparse.Namespace, run: int) -> Run:
             ports = sorted({w.port for w in web})
             pids = [w.proc.pid for w in web]
             before = machine_busy(), [cpu_seconds(p) for p in pids], cpu_seconds(worker.proc.pid)
+            pg_before = server_processes(server)
             began = time.perf_counter()
             results = load(ports, args, f"w{webs}r{run}")
             took = time.perf_counter() - began
             after = machine_busy(), [cpu_seconds(p) for p in pids], cpu_seconds(worker.proc.pid)
+            pg_after = server_processes(server)
+            pg_used = sum(pg_after[p] - pg_before[p] for p in pg_before if p in pg_after)
         seconds = args.seconds
         accepted = round(sum(r.rate for r in results) * seconds)
         stored = count_stored(server.conninfo(name))
@@ -267,6 +289,7 @@ def measure(server: Any, webs: int, args: argparse.Namespace, run: int) -> Run:
             busy=(after[0][0] - before[0][0]) / max(1, after[0][1] - before[0][1]),
             web_cpu=(sum(after[1]) - sum(before[1])) / took,
             worker_cpu=(after[2] - before[2]) / took,
+            postgres_cpu=pg_used / took,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -311,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"  {'web processes':<14} {'alerts/s':>9}  {'min..max':<15} {'p99 ms':>7}  "
-        f"{'stored/2xx':<18} {'CPU busy':>8}  {'web cores':>9}  {'worker cores':>12}"
+        f"{'stored/2xx':<18} {'CPU busy':>8}  {'web cores':>9}  {'worker cores':>12}  "
+        f"{'PostgreSQL cores':>16}"
     )
     for webs, label in ((1, "1"), (2, "2 (1 port)" if SHARED_PORT else "2 (2 ports)")):
         rates = [r.rate for r in runs[webs]]
@@ -320,13 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         busy = statistics.median(r.busy for r in runs[webs])
         web_cpu = statistics.median(r.web_cpu for r in runs[webs])
         worker_cpu = statistics.median(r.worker_cpu for r in runs[webs])
+        pg_cpu = statistics.median(r.postgres_cpu for r in runs[webs])
         print(
             f"  {label:<14} {statistics.median(rates):>9,.0f}  {spread(rates):<15} {p99:>7.0f}  "
-            f"{f'{kept:.3f} (lowest)':<18} {busy:>8.0%}  {web_cpu:>9.2f}  {worker_cpu:>12.2f}"
+            f"{f'{kept:.3f} (lowest)':<18} {busy:>8.0%}  {web_cpu:>9.2f}  {worker_cpu:>12.2f}  "
+            f"{pg_cpu:>16.2f}"
         )
     print(
         "  (CPU busy: the whole machine during the load, every process on it; cores: CPU "
-        "seconds per second of the web processes together, and of the worker)"
+        "seconds per second of the web processes together, the worker, and the database "
+        "server's processes; what is left of the 2 cores went to wrk and other work)"
     )
     passed = ratio >= SCALE_TARGET
     print(
