@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import incident_writes as writes
@@ -43,8 +43,13 @@ _OPEN_HOLDERS = (
 )
 _MARK_RESOLVED = (
     update(table(IncidentFingerprint))
-    .where(_F.incident_id == bindparam("incident"), _F.fingerprint == bindparam("fp"))
+    .where(
+        _F.incident_id == bindparam("incident"),
+        _F.fingerprint == bindparam("fp"),
+        _F.resolved.is_(False),
+    )
     .values(resolved=True)
+    .returning(_F.fingerprint)
 )
 _UNRESOLVED = select(func.count()).where(
     _F.incident_id == bindparam("incident"), _F.resolved.is_(False)
@@ -53,7 +58,11 @@ _RESOLVE_INCIDENT = (
     update(table(Incident))
     .where(_I.id == bindparam("incident"), _I.status == LIVE)
     .values(status=RESOLVED, resolved_at=bindparam("at"))
+    .returning(_I.id)
 )
+# Two workers resolving fingerprints of one incident at once take turns on its row,
+# so the second counts the first's resolved fingerprint and sees its new status.
+_LOCK_INCIDENT = select(_I.status).where(_I.id == bindparam("incident")).with_for_update()
 _REPORTS = table(StoredReport)
 _SET_REPORT_INCIDENT = (
     update(_REPORTS)
@@ -100,18 +109,30 @@ def apply(
         )
         if signal == RESOLVE:
             key = {"incident": incident_id, "fp": report.fingerprint}
+            status = connection.execute(_LOCK_INCIDENT, {"incident": incident_id}).scalar_one()
             connection.execute(_MARK_RESOLVED, key)
-            if connection.execute(_UNRESOLVED, {"incident": incident_id}).scalar_one() == 0:
+            still_open = status in OPEN_STATUSES
+            if (
+                still_open
+                and connection.execute(_UNRESOLVED, {"incident": incident_id}).scalar_one() == 0
+            ):
                 _all_resolved(session, incident_id, status, mode, at)
     return [incident_id for incident_id, _ in holders]
+
+
+def _unresolved(connection: Connection, incident_id: int) -> int:
+    return int(connection.execute(_UNRESOLVED, {"incident": incident_id}).scalar_one())
 
 
 def _all_resolved(session: Session, incident_id: int, status: str, mode: str, at: datetime) -> None:
     reason = "every source of this incident says it is resolved"
     if mode == "resolve" and status == LIVE:
-        session.connection().execute(_RESOLVE_INCIDENT, {"incident": incident_id, "at": at})
-        writes.record_event(
-            session, incident_id, "status_changed", ACTOR, reason, at, status=RESOLVED
+        changed = session.connection().execute(
+            _RESOLVE_INCIDENT, {"incident": incident_id, "at": at}
         )
+        if changed.first() is not None:  # only the transaction that resolved it says so
+            writes.record_event(
+                session, incident_id, "status_changed", ACTOR, reason, at, status=RESOLVED
+            )
     else:
         writes.record_event(session, incident_id, "resolution_suggested", ACTOR, reason, at)
