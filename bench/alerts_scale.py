@@ -10,7 +10,9 @@ It starts its own PostgreSQL server with durable defaults (tests/postgres_fixtur
 fresh database with, as `intake run` is deployed for scale-out:
 
 - one `intake run --only worker` process (the pipeline worker: triage and grouping of
-  what the web processes store, claimed with FOR UPDATE SKIP LOCKED), and
+  what the web processes store, claimed with FOR UPDATE SKIP LOCKED), paused while the
+  web processes are loaded so the figure is the intake's, as in bench/alerts.py
+  (`--worker-beside` keeps it triaging during the load), and
 - one, then two, `intake run --only web` processes, each on its own port.
 
 wrk loads them exactly as bench/alerts.py loads `intake serve` (its Lua script, its
@@ -130,8 +132,16 @@ class Role:
 
 
 @contextlib.contextmanager
-def deployment(folder: Path, url: str, webs: int) -> Iterator[tuple[Role, list[Role]]]:
-    """A worker, then `webs` web processes, all on `url`."""
+def deployment(
+    folder: Path, url: str, webs: int, worker_beside: bool = False
+) -> Iterator[tuple[Role, list[Role]]]:
+    """A worker, then `webs` web processes, all on `url`.
+
+    Unless `worker_beside`, the worker is paused (SIGSTOP) while the web processes are
+    loaded and resumed after: the figure is the intake's, as bench/alerts.py measures it
+    (triage runs after the response); on 2 cores a worker triaging beside takes the core
+    a second web process would use.
+    """
     roles: list[Role] = []
     try:
         worker = Role(folder, "worker", url, "worker", free_port())
@@ -147,7 +157,12 @@ def deployment(folder: Path, url: str, webs: int) -> Iterator[tuple[Role, list[R
         for role in roles:
             if role.proc.poll() is not None:  # e.g. a second process that could not bind
                 raise SystemExit(f"{role.name} exited:\n{role.log_path.read_text()[-3000:]}")
-        yield worker, roles[1:]
+        if not worker_beside:
+            os.kill(worker.proc.pid, signal.SIGSTOP)
+        try:
+            yield worker, roles[1:]
+        finally:
+            os.kill(worker.proc.pid, signal.SIGCONT)
     finally:
         for role in reversed(roles):
             role.stop()
@@ -266,7 +281,7 @@ def measure(server: Any, webs: int, args: argparse.Namespace, run: int) -> Run:
         conn.execute(f'CREATE DATABASE "{name}"')
     folder = Path(tempfile.mkdtemp(prefix="bench-alerts-scale-"))
     try:
-        with deployment(folder, server.url_for(name), webs) as (worker, web):
+        with deployment(folder, server.url_for(name), webs, args.worker_beside) as (worker, web):
             ports = sorted({w.port for w in web})
             pids = [w.proc.pid for w in web]
             before = machine_busy(), [cpu_seconds(p) for p in pids], cpu_seconds(worker.proc.pid)
@@ -307,6 +322,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--json", type=Path, help="also write the measures to this file")
+    parser.add_argument(
+        "--worker-beside",
+        action="store_true",
+        help="keep the worker triaging during the load (default: paused, intake alone)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing (Debian package wrk)")
@@ -329,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = two / one
     print(
         f"alert intake on PostgreSQL (fsync on), code {code_version()}, {os.cpu_count()} CPUs: "
-        f"`intake run --only web` x1 and x2 beside one `--only worker`; wrk -t2, "
+        f"`intake run --only web` x1 and x2, one `--only worker` "
+        f"{'triaging beside' if args.worker_beside else 'paused during the load'}; wrk -t2, "
         f"{args.connections} connections in all, {args.seconds} s; median of {args.runs}"
     )
     print(
