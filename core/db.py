@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///var/intake.db"
@@ -78,3 +79,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back if it raises."""
     with factory() as session, session.begin():
         yield session
+
+
+# PostgreSQL's "try again" errors: a deadlock between two workers touching the same
+# incidents (one of them is chosen to fail), a serialization failure, a lock timeout.
+# SQLite says "database is locked" when another writer holds its lock.
+_TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a database error that says "try again": nothing is wrong with the work."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import grouping, resolution
 from core import incident_writes as writes
 from core.config import Config
-from core.db import transaction
+from core.db import transaction, transient
 from core.models import (
     IGNORED,
     PARKED,
@@ -225,19 +225,6 @@ def run_pending(
 
 class _Retry(Exception):
     """A message failed in the optimistic pass: run the batch again, carefully."""
-
-
-# PostgreSQL's "try again" errors: a deadlock between two workers touching the same
-# incidents (one of them is chosen to fail), a serialization failure, a lock timeout.
-_TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
-
-
-def transient(exc: BaseException) -> bool:
-    """True for a database error that says nothing about the message: run it again."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
 
 
 def _claim(session: Session, at: datetime, size: int) -> list[RawMessage]:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import transaction
+from core.db import transaction, transient
 from core.models import PENDING, RawMessage, now, table
 from core.store import Stored
 from core.web.wal_checkpoint import BackgroundCheckpoint
@@ -69,7 +69,6 @@ class RawWriter:
         self,
         factory: sessionmaker[Session],
         on_stored: Callable[[], None],
-        on_loop: bool | None = None,
         checkpoint: BackgroundCheckpoint | None = None,
     ) -> None:
         self._factory = factory
@@ -79,14 +78,14 @@ class RawWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         engine = factory.kw["bind"]
-        self._on_loop = engine.dialect.name == "sqlite" if on_loop is None else on_loop
+        self._on_loop = engine.dialect.name == "sqlite"
         self._pending: list[_Job] = []
-        self._flushing = False
         self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
+        self._loop_connection: Connection | None = None
+        self._restart_due = False
+        # What only the loop's writer (SQLite) uses: its commit thread and checkpoints.
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="raw-commit")
         self._checkpoint = checkpoint or BackgroundCheckpoint(engine)
-        self._restart_due = False
-        self._loop_connection: Connection | None = None
 
     async def store(self, items: Sequence[Incoming]) -> list[Stored]:
         """Store `items` (all in one transaction) and return once that is committed."""
@@ -95,8 +94,7 @@ class RawWriter:
         job = (items, loop, future)
         if self._on_loop:
             self._pending.append(job)
-            if not self._flushing:  # runs next iteration: every request ready now joins in
-                self._flushing = True
+            if self._flusher is None or self._flusher.done():  # next iteration: all ready join
                 self._flusher = loop.create_task(self._flush_all())
         else:
             self._to_thread(job)
@@ -115,12 +113,9 @@ class RawWriter:
 
     async def _flush_all(self) -> None:
         """Store what is pending; what arrives during a commit forms the next batch."""
-        try:
-            while self._pending:
-                jobs, self._pending = self._pending, []
-                await self._flush(jobs)
-        finally:
-            self._flushing = False
+        while self._pending:
+            jobs, self._pending = self._pending, []
+            await self._flush(jobs)
 
     async def _flush(self, jobs: list[_Job]) -> None:
         items = [item for part, _, _ in jobs for item in part]
@@ -166,7 +161,7 @@ class RawWriter:
             try:
                 transaction = connection.begin()
             except OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
+                if transient(exc):  # another writer holds SQLite's lock
                     raise _Busy from exc
                 raise
             try:
