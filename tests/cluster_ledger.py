@@ -5,7 +5,11 @@
 - inputs: each found again among the raw messages by its number (see
   tests.cluster_inputs); *lost* if acknowledged but not stored, or stored but
   never processed; *duplicated* if stored more than once or turned into more
-  than one report (a raw message processed twice).
+  than one report (a raw message processed twice), except *re-sent*: an
+  events-API post stored again because its sender retried after the 2xx was
+  lost (a web process killed between its commit and its answer). That API
+  has no delivery id, and by its contract a repeat is a new event
+  (core.web.webhooks_events): each copy is one raw message and one report.
 - notifications: every outbox row (planned) against what each channel's sink
   received, identified exactly: email by `X-Intake-Notification: <row id>; kind`
   and its Message-ID (the one the row recorded), webhooks by
@@ -13,11 +17,16 @@
   Telegram row is rendered as the delivery worker renders it and the
   sendMessage calls to the notification chat are matched by (chat, text):
   exact as long as no two rows read alike, which a row's incident ref and
-  event make so. *lost*: planned but not received; *duplicated*: received
-  more than once.
+  event make so. *lost*: planned but not received; *duplicated*: the system
+  made or sent a notification twice (two outbox rows for one incident event
+  and recipient, or one row's mail under two Message-IDs); *re-sent*: one
+  row arriving again, the at-least-once re-send of a worker killed between a
+  send and the commit recording it (notify.delivery). Email and webhooks
+  carry the row's own id (Message-ID, X-Intake-Delivery), by which the
+  receiver drops the copy; a Telegram chat shows it.
 
-`table()` prints both as rows; `problems()` lists every lost or duplicated
-item by name, for an assertion message. `settle(cluster, inputs)` waits until
+`table()` prints both as rows; `problems()` lists every lost, duplicated or
+re-sent item by name, for an assertion message. `settle(cluster, inputs)` waits until
 nothing is pending.
 """
 
@@ -59,6 +68,7 @@ _MAIL_INPUT = re.compile(rb"^X-Scale-Input: (\d+)\r?$", re.MULTILINE)
 _JSON_INPUT = re.compile(rb'"scale_input": "(\d+)"')
 _REQUEST_INPUT = re.compile(r"^scale-\d+-(\d+)$")
 CHANNELS = ("email", "telegram", "webhook")
+EVENT_KINDS = ("declared", "triage_needed", "resolved")  # each at most once per incident
 
 
 @dataclass
@@ -73,6 +83,7 @@ class Row:
     received: int = 0  # notifications that reached the sink
     lost: int = 0
     duplicated: int = 0
+    resent: int = 0  # at-least-once copies: see the module's docstring
 
 
 class Ledger:
@@ -142,7 +153,10 @@ class Ledger:
                 state = found[0][1] if found else "not stored"
                 error = errors.get(found[0][0], "") if found else ""
                 self.missing.append(f"input {item.n} ({item.group}) lost: {state} {error}")
-            if len(found) > 1 or made > 1:
+            if item.source == "events" and len(found) == made > 1:
+                row.resent += 1
+                self.missing.append(f"input {item.n} ({item.group}) re-sent: stored {made} times")
+            elif len(found) > 1 or made > 1:
                 row.duplicated += 1
                 self.missing.append(
                     f"input {item.n} ({item.group}) doubled: {len(found)} raw, {made} reports"
@@ -157,6 +171,7 @@ class Ledger:
             rows = db.execute(
                 select(
                     OutboxMessage.id,
+                    OutboxMessage.incident_id,
                     OutboxMessage.kind,
                     OutboxMessage.audience,
                     OutboxMessage.channel,
@@ -187,8 +202,9 @@ class Ledger:
             if r.channel == "email":
                 received = mails.get(str(r.id), [])
                 count = len(received)
-                if r.message_id and any(mid != r.message_id for mid in received):
-                    self.missing.append(f"outbox {r.id}: Message-ID differs from the row's")
+                if under_two_ids(received, r.message_id):
+                    line.duplicated += 1
+                    self.missing.append(f"outbox {r.id}: sent under Message-IDs {set(received)}")
             elif r.channel == "webhook":
                 count = hooks.get(str(r.id), 0)
             else:
@@ -201,6 +217,13 @@ class Ledger:
             self._tally(line, r.id, r.kind, count)
         for row_id, kind, count in _match_texts(telegram_rows, chats):
             self._tally(self.notifications["telegram"], row_id, kind, count)
+        twice: Counter[tuple[Any, ...]] = Counter(
+            (r.incident_id, r.kind, r.channel, r.recipient) for r in rows if r.kind in EVENT_KINDS
+        )
+        for (incident, kind, channel, recipient), n in twice.items():
+            if n > 1:
+                self.notifications[channel].duplicated += 1
+                self.missing.append(f"INC-{incident} {kind} planned {n} times for {recipient}")
 
     def _tally(self, line: Row, row_id: int, kind: str, received: int) -> None:
         line.received += min(received, 1)
@@ -208,8 +231,8 @@ class Ledger:
             line.lost += 1
             self.missing.append(f"outbox {row_id} ({line.name} {kind}) never received")
         elif received > 1:
-            line.duplicated += 1
-            self.missing.append(f"outbox {row_id} ({line.name} {kind}) received {received} times")
+            line.resent += 1
+            self.missing.append(f"outbox {row_id} ({line.name} {kind}) re-sent: {received} copies")
 
     # --- output ---------------------------------------------------------------------------
 
@@ -223,6 +246,11 @@ class Ledger:
         rows = [*self.inputs.values(), *self.notifications.values()]
         return sum(r.duplicated for r in rows)
 
+    @property
+    def resent(self) -> int:
+        rows = [*self.inputs.values(), *self.notifications.values()]
+        return sum(r.resent for r in rows)
+
     def problems(self) -> list[str]:
         found = list(self.missing)
         if self.unknown_raw:
@@ -231,12 +259,12 @@ class Ledger:
 
     def table(self) -> str:
         head = f"{'inputs':<14}{'sent':>7}{'acked':>7}{'stored':>8}{'processed':>11}"
-        head += f"{'lost':>6}{'duplicated':>12}"
+        head += f"{'lost':>6}{'duplicated':>12}{'re-sent':>9}"
         lines = [head]
         total = Row("total")
         for row in self.inputs.values():
             lines.append(_input_line(row))
-            for name in ("planned", "acked", "stored", "processed", "lost", "duplicated"):
+            for name in ("planned", "acked", "stored", "processed", "lost", "duplicated", "resent"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
         lines.append(_input_line(total))
         lines.append(
@@ -249,28 +277,34 @@ class Ledger:
         lines.append("")
         lines.append(
             f"{'notifications':<14}{'planned':>8}{'sent':>7}{'received':>10}"
-            f"{'lost':>6}{'duplicated':>12}"
+            f"{'lost':>6}{'duplicated':>12}{'re-sent':>9}"
         )
         total = Row("total")
         for row in self.notifications.values():
             lines.append(_notification_line(row))
-            for name in ("planned", "acked", "received", "lost", "duplicated"):
+            for name in ("planned", "acked", "received", "lost", "duplicated", "resent"):
                 setattr(total, name, getattr(total, name) + getattr(row, name))
         lines.append(_notification_line(total))
+        if self.resent:
+            lines.append(
+                "re-sent: a copy sent again after a process died between the send and its record "
+                "(at-least-once); email and webhook copies carry the first one's id, by which "
+                "the receiver drops them"
+            )
         return "\n".join(lines)
 
 
 def _input_line(row: Row) -> str:
     return (
         f"{row.name:<14}{row.planned:>7}{row.acked:>7}{row.stored:>8}{row.processed:>11}"
-        f"{row.lost:>6}{row.duplicated:>12}"
+        f"{row.lost:>6}{row.duplicated:>12}{row.resent:>9}"
     )
 
 
 def _notification_line(row: Row) -> str:
     return (
         f"{row.name:<14}{row.planned:>8}{row.acked:>7}{row.received:>10}"
-        f"{row.lost:>6}{row.duplicated:>12}"
+        f"{row.lost:>6}{row.duplicated:>12}{row.resent:>9}"
     )
 
 
@@ -304,6 +338,13 @@ def _match_texts(
             counts[row_id] += extra
             left.subtract({p: extra for p in parts})
     return [(row_id, kind, counts[row_id]) for row_id, kind, _parts in rows]
+
+
+def under_two_ids(message_ids: list[str], recorded: str | None) -> bool:
+    """Whether one outbox row's mails came under more than one Message-ID (or not the one the
+    row recorded): a person sees those twice. Copies under one id are the re-send a mail
+    system drops."""
+    return len(set(message_ids)) > 1 or any(recorded and mid != recorded for mid in message_ids)
 
 
 def _mail_counts(cluster: Cluster) -> dict[str, list[str]]:
