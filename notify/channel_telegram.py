@@ -39,12 +39,14 @@ class TelegramChannel:
     def _run(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(SEND_TIMEOUT)
 
-    def send(self, chat_id: int, html: str) -> None:
+    def send(self, chat_id: int, html: str, not_after: float | None = None) -> None:
+        """Send; ChatBusy (nothing sent) if the chat's rate limit would hold the message past
+        `not_after` (time.monotonic())."""
         if not self._ready:
             self._run(self.bot.initialize())
             self._ready = True
         try:
-            self._run(send_html(self.bot, chat_id, html))
+            self._run(send_html(self.bot, chat_id, html, not_after=not_after))
         except (BadRequest, Forbidden) as exc:  # chat gone, bot removed, malformed HTML
             raise PermanentError(f"Telegram refused: {exc}") from exc
 

@@ -54,6 +54,7 @@ from notify.channel_smtp import (
 from notify.channel_webhook import WebhookChannel
 from notify.render import Rendered, Renderer
 from notify.samples import template_context
+from notify.telegram_send import ChatBusy
 
 log = logging.getLogger("intake.notify")
 _OUT = table(OutboxMessage)
@@ -79,7 +80,7 @@ FALLBACK_FROM = "intake <intake@localhost.localdomain>"
 
 
 class TelegramSender(Protocol):
-    def send(self, chat_id: int, html: str) -> None: ...
+    def send(self, chat_id: int, html: str, not_after: float | None = None) -> None: ...
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
@@ -151,6 +152,7 @@ class Delivery:
         self._roots: dict[int, str | None] = {}
         self._sent: list[dict[str, Any]] = []
         self._rendered: dict[tuple[str, str, str, str], Rendered] = {}
+        self._send_by: float | None = None  # time.monotonic() a send must not wait past
         self._since = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -211,6 +213,8 @@ class Delivery:
                 if not claimed:
                     break
                 leased_at = self.clock()
+                # A send held by a chat's rate limit must not outlast the lease either.
+                self._send_by = time.monotonic() + LEASE.total_seconds() / 2
                 self._roots.clear()
                 self._rendered.clear()  # templates may change between batches, never within
                 for index, row in enumerate(claimed):
@@ -230,6 +234,9 @@ class Delivery:
         root = self._thread_root(row) if row.channel == "email" else None
         try:
             self._send(row, mid, root)
+        except ChatBusy as exc:
+            self._postpone(row, exc.wait)
+            return
         except Exception as exc:
             self._failed(row, exc, mid, root, stats)
             return
@@ -274,6 +281,16 @@ class Delivery:
                 .where(_OUT.c.id.in_([r.id for r in rows]), _OUT.c.state == PENDING)
                 .values(next_attempt_at=self.clock())
             )
+
+    def _postpone(self, row: Claimed, wait: float) -> None:
+        """A group chat at its rate limit: due again when it has room, no attempt spent."""
+        with transaction(self.rt.factory) as session:
+            session.execute(
+                update(_OUT)
+                .where(_OUT.c.id == row.id, _OUT.c.state == PENDING)
+                .values(next_attempt_at=self.clock() + timedelta(seconds=wait))
+            )
+        log.info("outbox %s: chat %s busy, due again in %.0f s", row.id, row.recipient, wait)
 
     def _failed(
         self, row: Claimed, exc: BaseException, mid: str, root: str | None, stats: DeliveryStats
@@ -346,7 +363,7 @@ class Delivery:
             if to_file or self.telegram is None:
                 self.files.write(row.id, row.kind, row.recipient, ".txt", rendered.html.encode())
             else:
-                self.telegram.send(int(row.recipient), rendered.html)
+                self.telegram.send(int(row.recipient), rendered.html, self._send_by)
         elif row.channel == "webhook":
             if to_file:
                 self.files.write(row.id, row.kind, "webhook", ".json", rendered.json.encode())

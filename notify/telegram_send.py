@@ -113,6 +113,18 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
+class ChatBusy(Exception):
+    """The chat cannot take the message before the caller's deadline: try again in `wait` s.
+
+    Raised before anything is sent, so the caller can hand the message back
+    (a delivery worker must not outwait its lease: another worker would send
+    the same message meanwhile)."""
+
+    def __init__(self, chat_id: int | str, wait: float) -> None:
+        super().__init__(f"chat {chat_id} is at its rate limit for another {wait:.0f} s")
+        self.wait = wait
+
+
 class ChatRateLimiter:
     """At most `per_minute` messages in any 60 s to one group chat (a sliding window).
 
@@ -142,9 +154,14 @@ class ChatRateLimiter:
         self._sent.clear()
         self._locks.clear()
 
-    async def acquire(self, chat_id: int | str) -> None:
+    async def acquire(
+        self, chat_id: int | str, count: int = 1, not_after: float | None = None
+    ) -> None:
+        """Take `count` sends' places in the window, waiting for them if need be; ChatBusy,
+        taking nothing, if they would not be free by `not_after` (on this limiter's clock)."""
         if not self.is_group(chat_id):
             return
+        count = max(1, min(count, self.per_minute))
         key = str(chat_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -153,10 +170,13 @@ class ChatRateLimiter:
                 now = self.clock()
                 while sent and sent[0] <= now - 60:
                     sent.popleft()
-                if len(sent) < self.per_minute:
-                    sent.append(now)
+                if len(sent) + count <= self.per_minute:
+                    sent.extend([now] * count)
                     return
-                await self.sleep(sent[0] + 60 - now)
+                wait = sent[len(sent) + count - self.per_minute - 1] + 60 - now
+                if not_after is not None and now + wait > not_after:
+                    raise ChatBusy(chat_id, wait)
+                await self.sleep(wait)
 
 
 LIMITER = ChatRateLimiter()  # shared by every sender in the process
@@ -168,14 +188,21 @@ def _seconds(retry_after: int | float | timedelta) -> float:
     return float(retry_after)
 
 
-async def _with_retry(call: Callable[[], Awaitable[Any]]) -> Any:
+async def _with_retry(
+    call: Callable[[], Awaitable[Any]], chat_id: int | str, not_after: float | None = None
+) -> Any:
+    """Send; on RetryAfter wait as told and send again, or raise ChatBusy if the wait would
+    pass `not_after` (a caller that has already sent part of a message passes None)."""
     for attempt in range(RETRIES + 1):
         try:
             return await call()
         except RetryAfter as exc:
             if attempt == RETRIES:
                 raise
-            await asyncio.sleep(_seconds(exc._retry_after))
+            wait = _seconds(exc._retry_after)
+            if not_after is not None and LIMITER.clock() + wait > not_after:
+                raise ChatBusy(chat_id, wait) from exc
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")
 
 
@@ -186,15 +213,20 @@ async def send_html(
     *,
     reply_to: int | None = None,
     reply_markup: Any = None,
+    not_after: float | None = None,
 ) -> list[telegram.Message]:
     """Send HTML (already escaped where it holds user text), split to fit, one part at a time.
 
     The first part replies to `reply_to`; the last carries `reply_markup`.
     RetryAfter is honoured by waiting as long as Telegram says and sending
-    again; every part first waits its turn in the chat's rate limit.
+    again; the parts wait their turn in the chat's rate limit, all of them
+    before the first goes out, so a message is not left half sent. With
+    `not_after` (time.monotonic()), ChatBusy is raised instead of waiting past
+    it, as long as nothing has been sent yet.
     """
     parts = split_html(html)
     sent: list[telegram.Message] = []
+    await LIMITER.acquire(chat_id, len(parts), not_after)
     for index, part in enumerate(parts):
         reply = (
             telegram.ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
@@ -202,7 +234,8 @@ async def send_html(
             else None
         )
         markup = reply_markup if index == len(parts) - 1 else None
-        await LIMITER.acquire(chat_id)
+        if index >= LIMITER.per_minute:  # more parts than a minute's places: taken one by one
+            await LIMITER.acquire(chat_id)
 
         async def call(part: str = part, reply: Any = reply, markup: Any = markup) -> Any:
             return await bot.send_message(
@@ -214,7 +247,7 @@ async def send_html(
                 link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
             )
 
-        sent.append(await _with_retry(call))
+        sent.append(await _with_retry(call, chat_id, None if sent else not_after))
     return sent
 
 
@@ -234,4 +267,4 @@ async def edit_html(
             link_preview_options=telegram.LinkPreviewOptions(is_disabled=True),
         )
 
-    return await _with_retry(call)
+    return await _with_retry(call, chat_id)

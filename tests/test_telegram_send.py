@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notify import telegram_send
-from notify.telegram_send import ChatRateLimiter, escape, send_html, split_html
+from notify.telegram_send import ChatBusy, ChatRateLimiter, escape, send_html, split_html
 from tests.botapi_fixture import BotApiServer
 
 _TAG = re.compile(r"<(/?)([a-z-]+)[^>]*>")
@@ -152,3 +152,22 @@ def test_no_more_than_20_messages_a_minute_to_one_group() -> None:
         assert times[index + 20] - times[index] >= 60  # any 21 sends span a full minute
     assert times[19] - times[0] < 60  # but the first 20 go at once
     assert len(slept) == 2
+
+
+def test_a_message_past_the_callers_deadline_is_refused_whole_and_takes_no_place() -> None:
+    now = [1000.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = ChatRateLimiter(per_minute=5, clock=lambda: now[0], sleep=sleep)
+
+    async def scenario() -> float:
+        await limiter.acquire(-100123, count=3)  # a three-part message takes three places
+        now[0] += 10
+        with pytest.raises(ChatBusy) as busy:  # three more do not fit before t+60
+            await limiter.acquire(-100123, count=3, not_after=now[0] + 30)
+        await limiter.acquire(-100123, count=2, not_after=now[0])  # the two left are still free
+        return busy.value.wait
+
+    assert asyncio.run(scenario()) == 50.0  # the first message's places free at t+60
