@@ -72,7 +72,7 @@ def test_a_group_at_its_rate_limit_gets_the_rest_later_and_no_worker_outwaits_it
     waiting = outbox(rt, state=PENDING)
     assert len(waiting) == 1 and waiting[0].attempts == 0 and waiting[0].last_error is None
     due_in = waiting[0].next_attempt_at - now()
-    assert timedelta(seconds=50) < due_in <= timedelta(seconds=60)  # when the window has room
+    assert timedelta(seconds=30) < due_in <= timedelta(seconds=60)  # when the window has room
 
     later = time.monotonic() + 61  # a minute on: the group has room again
     monkeypatch.setattr(LIMITER, "clock", lambda: later)
