@@ -105,9 +105,9 @@ def test_lone_surrogates_do_not_break_the_parser() -> None:
 def test_deep_nesting_is_cut_and_reported_quickly() -> None:
     problems: list[str] = []
     html = "<div>" * 50_000 + "deep"
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: a loaded machine does not count
     html_to_marked_text(html, problems)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0  # a runaway parse takes far longer
     assert any(str(MAX_NESTING) in problem for problem in problems)
 
 

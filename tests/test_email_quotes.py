@@ -191,9 +191,9 @@ def test_every_listed_email_reply_parser_file_has_a_case() -> None:
 
 def test_erp_pathological_input_is_fast() -> None:
     text = corpus(ERP / "pathological.txt").read_text(encoding="utf-8")
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: a loaded machine does not count
     new, _ = split_reply(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0  # backtracking would take minutes
     assert new.startswith("I think you're onto something.")
 
 
@@ -363,7 +363,7 @@ def test_empty_text() -> None:
     ids=["long-lines", "from", "from-sent", "generic", "on", "inline", "sig", "rule", "blank"],
 )
 def test_hostile_texts_split_quickly(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: a loaded machine does not count
     split_reply(text)
     parse_email(("From: a@example.com\nSubject: Fwd: x\n\n" + text).encode())
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0  # backtracking would take minutes
