@@ -28,6 +28,7 @@ from core.config import Config, parse_config
 from core.models import Base
 from core.runtime import Runtime
 from core.web.app import create_app
+from core.web.server import uvicorn_config
 from core.web.webhooks import alert_routes
 from core.worker import PipelineWorker
 from ingest.raw import parse_raw
@@ -162,10 +163,7 @@ class LiveApp:
             else None
         )
         app = create_app(rt, providers=[alert_routes])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
-        )
-        self.server = _QuietServer(config)
+        self.server = _QuietServer(uvicorn_config(app, "127.0.0.1", self.port))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)

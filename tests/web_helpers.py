@@ -28,6 +28,7 @@ from core.web.app import create_app
 from core.web.auth import hash_password
 from core.web.dashboard import dashboard_routes
 from core.web.health import health_routes
+from core.web.server import uvicorn_config
 from ingest.raw import parse_raw
 from tests.conftest import DATA
 from tests.helpers import open_db, tx
@@ -169,10 +170,7 @@ class LiveServer:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app_for(rt), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
-        )
-        self.server = _QuietServer(config)
+        self.server = _QuietServer(uvicorn_config(app_for(rt), "127.0.0.1", self.port))
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -7,9 +7,11 @@ import contextlib
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from core.runtime import Runtime
 from core.web.app import create_app
+from core.web.coalescing import GatheringHttpToolsProtocol
 
 
 class _Server(uvicorn.Server):
@@ -19,21 +21,26 @@ class _Server(uvicorn.Server):
         yield
 
 
+def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    """How `intake run` serves the app (tests serve it the same way)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        http=GatheringHttpToolsProtocol,  # a response's head and body in one write
+    )
+
+
 class WebServer:
     name = "web"
 
     def __init__(self, rt: Runtime, host: str, port: int) -> None:
         self.host, self.port = host, port
-        config = uvicorn.Config(
-            create_app(rt),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-        )
-        self.server = _Server(config)
+        self.server = _Server(uvicorn_config(create_app(rt), host, port))
 
     async def run(self, stop: asyncio.Event) -> None:
         serving = asyncio.create_task(self.server.serve())
