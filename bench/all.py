@@ -117,7 +117,10 @@ def alerts_figures(table: str) -> list[Figure]:
     am_key, anchor, _ = find("Alertmanager", "alerts/s")
     _, p99, p99_spread = find(ours_key, "p99 latency")
     lag_key, lag_p99, lag_spread = find("processing lag", "p99")
-    ratio = ours / anchor
+    try:  # the median of the runs' own ratios, when the table has it
+        _, ratio, ratio_spread = find("ratio intake / Alertmanager")
+    except ValueError:
+        ratio, ratio_spread = ours / anchor, ""
     return [
         Figure(
             name=ours_key.strip().removesuffix(", alerts/s"),
@@ -128,7 +131,7 @@ def alerts_figures(table: str) -> list[Figure]:
             ratio=ratio,
             target=f">= {ALERTS_RATIO_TARGET:.2f}",
             passed=ratio >= ALERTS_RATIO_TARGET,
-            note=f"median of its runs ({ours_spread})",
+            note=f"median of its runs ({ours_spread}); ratio per run ({ratio_spread})",
         ),
         Figure(
             name="signed Sentry intake, p99 latency under wrk",

@@ -20,7 +20,7 @@ signed Sentry intake (durable, SQLite), alerts/s                  2,300 (2,100..
   non-2xx or socket errors                                                   0 (0..0)  0
 Alertmanager POST /api/v2/alerts (1 alert), alerts/s           11,500 (11,000..12,000)  anchor
   p99 latency, ms                                                    9.0 (8.0..10.0)
-ratio intake / Alertmanager                                                      0.20  >= 0.25
+ratio intake / Alertmanager, per run                                0.20 (0.18..0.21)  >= 0.25
 context: the same with triage in the process (web,worker), alerts/s  1,700 (1,600..1,800)
   p99 latency, ms                                                   80.0 (75.0..90.0)
 context: no-op Starlette (reads the body, answers 202), alerts/s   8,000 (7,900..8,100)
@@ -34,7 +34,7 @@ processing lag at 500/s for 10 s, p50 s                           0.020 (0.020..
 def test_alerts_table_gives_intake_against_alertmanager_latency_and_lag() -> None:
     rate, p99, lag = alerts_figures(ALERTS_TABLE)
     assert (rate.ours, rate.anchor) == (2300, 11500)
-    assert rate.ratio == pytest.approx(0.2)
+    assert rate.ratio == pytest.approx(0.2)  # the median of the runs' ratios, as printed
     assert rate.passed is False  # 0.20 < 0.25
     assert p99.ours == 61.3 and p99.passed is False  # the intake's p99, not Alertmanager's 9.0
     assert lag.ours == 0.3 and lag.passed is True
