@@ -25,8 +25,9 @@ its own wrk (`-t1`, half the connections), the wrk processes start together, and
 
 The figure is the median of `--runs` accepted alerts/s with two web processes; the anchor
 is the same with one, measured in the same run (the settings interleaved); target: the
-ratio at least 1.5. Every accepted alert must be stored: the table shows rows stored
-against 2xx answers.
+ratio at least 1.5, taken per run (one and two measured back to back) and then the
+median. Every accepted alert must be stored: the table shows rows stored against 2xx
+answers.
 """
 
 from __future__ import annotations
@@ -346,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     one = statistics.median(r.rate for r in runs[1])
     two = statistics.median(r.rate for r in runs[2])
-    ratio = two / one
+    # Each run measures one and two web processes back to back: the ratio is taken per run,
+    # then the median, as bench/alerts.py does against Alertmanager.
+    ratios = [b.rate / a.rate for a, b in zip(runs[1], runs[2], strict=True)]
+    ratio = statistics.median(ratios)
     print(
         f"alert intake on PostgreSQL (fsync on), code {code_version()}, {os.cpu_count()} CPUs: "
         f"`intake run --only web` x1 and x2, one `--only worker` "
@@ -378,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     passed = ratio >= SCALE_TARGET
     print(
-        f"ratio 2 / 1: {ratio:.2f} (target >= {SCALE_TARGET}): {'PASS' if passed else 'FAIL'}; "
+        f"ratio 2 / 1, per run: {ratio:.2f} ({spread(ratios, '.2f')}; of the medians "
+        f"{two / one:.2f}) (target >= {SCALE_TARGET}): {'PASS' if passed else 'FAIL'}; "
         f"took {(time.perf_counter() - began) / 60:.1f} min"
     )
     if args.json:
