@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/ off the path: bench/telegram.py would stand in for python-telegram-bot.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape  # noqa: E402

@@ -52,9 +52,9 @@ from notify.channel_smtp import (
     sender_domain,
 )
 from notify.channel_webhook import WebhookChannel
+from notify.chat_rate_limit import ChatBusy
 from notify.render import Rendered, Renderer
 from notify.samples import template_context
-from notify.telegram_send import ChatBusy
 
 log = logging.getLogger("intake.notify")
 _OUT = table(OutboxMessage)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -21,8 +19,9 @@ import telegram
 from telegram.constants import ParseMode
 from telegram.error import RetryAfter
 
+from notify.chat_rate_limit import ChatBusy, ChatRateLimiter
+
 MESSAGE_LIMIT = 4096
-GROUP_PER_MINUTE = 20
 RETRIES = 5  # RetryAfter answers in a row before giving up on one part
 
 _ATOM = re.compile(r"<[^<>]*>|&#?\w+;|.", re.DOTALL)
@@ -111,72 +110,6 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             parts.append(part.strip())
         stack, start = cut_stack, cut
     return parts
-
-
-class ChatBusy(Exception):
-    """The chat cannot take the message before the caller's deadline: try again in `wait` s.
-
-    Raised before anything is sent, so the caller can hand the message back
-    (a delivery worker must not outwait its lease: another worker would send
-    the same message meanwhile)."""
-
-    def __init__(self, chat_id: int | str, wait: float) -> None:
-        super().__init__(f"chat {chat_id} is at its rate limit for another {wait:.0f} s")
-        self.wait = wait
-
-
-class ChatRateLimiter:
-    """At most `per_minute` messages in any 60 s to one group chat (a sliding window).
-
-    Private chats are not limited here (Telegram allows them about one a
-    second, which RetryAfter covers). One instance is shared per process.
-    """
-
-    def __init__(
-        self,
-        per_minute: int = GROUP_PER_MINUTE,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self.sleep = sleep
-        self._sent: dict[str, deque[float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    @staticmethod
-    def is_group(chat_id: int | str) -> bool:
-        # Group and supergroup ids are negative; a channel's @name is a public chat too.
-        text = str(chat_id)
-        return text.startswith(("-", "@"))
-
-    def reset(self) -> None:
-        self._sent.clear()
-        self._locks.clear()
-
-    async def acquire(
-        self, chat_id: int | str, count: int = 1, not_after: float | None = None
-    ) -> None:
-        """Take `count` sends' places in the window, waiting for them if need be; ChatBusy,
-        taking nothing, if they would not be free by `not_after` (on this limiter's clock)."""
-        if not self.is_group(chat_id):
-            return
-        count = max(1, min(count, self.per_minute))
-        key = str(chat_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            sent = self._sent.setdefault(key, deque())
-            while True:
-                now = self.clock()
-                while sent and sent[0] <= now - 60:
-                    sent.popleft()
-                if len(sent) + count <= self.per_minute:
-                    sent.extend([now] * count)
-                    return
-                wait = sent[len(sent) + count - self.per_minute - 1] + 60 - now
-                if not_after is not None and now + wait > not_after:
-                    raise ChatBusy(chat_id, wait)
-                await self.sleep(wait)
 
 
 LIMITER = ChatRateLimiter()  # shared by every sender in the process

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notify import telegram_send
-from notify.telegram_send import ChatBusy, ChatRateLimiter, escape, send_html, split_html
+from notify.chat_rate_limit import ChatBusy, ChatRateLimiter
+from notify.telegram_send import escape, send_html, split_html
 from tests.botapi_fixture import BotApiServer
 
 _TAG = re.compile(r"<(/?)([a-z-]+)[^>]*>")
