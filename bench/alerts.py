@@ -53,6 +53,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -117,6 +118,17 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
             time.sleep(0.05)
 
 
+def stop_process(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL if it has not gone within a minute."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 def sentry_body() -> bytes:
     payload = json.loads(EXAMPLE.read_bytes())
     body = json.dumps(payload, separators=(",", ":")).encode()
@@ -163,13 +175,7 @@ class Intake:
         wait_port(self.port, self.proc)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 class Alertmanager:

@@ -64,6 +64,7 @@ from bench.alerts import (  # noqa: E402
     parse_wrk,
     sentry_body,
     sign,
+    stop_process,
     wait_port,
 )
 from bench.results import Figure, write_json  # noqa: E402
@@ -123,13 +124,7 @@ class Role:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 @contextlib.contextmanager

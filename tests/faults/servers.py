@@ -11,10 +11,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
+from typing import Any
 
+from tests.botapi_fixture import BotApiServer
+from tests.cluster import HOOK_SECRET, Cluster
 from tests.dovecot_fixture import Dovecot
 from tests.postgres_fixture import PostgresServer
 from tests.smtp_fixture import Received, SmtpServer
+from tests.webhook_sink import WebhookSink
 
 
 class FaultyPostgres:
@@ -88,3 +93,25 @@ class FaultySmtp:
         self.down()
         time.sleep(down_seconds)
         self.up()
+
+
+def cluster_on(
+    folder: Path,
+    postgres: FaultyPostgres,
+    dovecot: FaultyDovecot,
+    smtp: FaultySmtp,
+    botapi: BotApiServer,
+    **options: Any,
+) -> tuple[Cluster, WebhookSink]:
+    """A cluster (no process started yet) on these servers, with a started webhook sink."""
+    sink = WebhookSink(HOOK_SECRET).start()
+    cluster = Cluster(
+        folder,
+        postgres.url,
+        smtp=smtp.server,
+        imap_user=dovecot.server.add_user(),
+        botapi=botapi,
+        webhook_sink=sink,
+        **options,
+    )
+    return cluster, sink

@@ -37,16 +37,15 @@ import time
 from pathlib import Path
 
 from tests.botapi_fixture import BotApiServer
-from tests.cluster import HOOK_SECRET, ROLES, Cluster
+from tests.cluster import ROLES
 from tests.cluster_inputs import Sender, make_inputs
 from tests.cluster_ledger import Ledger, settle
 from tests.conftest import CORPORA, EXAMPLES, require_shared
 from tests.faults.pacing import send_steadily
 from tests.faults.schedule import FaultRunner, plan, seed_from_env
-from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp
+from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp, cluster_on
 from tests.faults.supervisor import Supervisor
 from tests.faults.table import render
-from tests.webhook_sink import WebhookSink
 
 LOAD_SECONDS = float(os.environ.get("FAULT_LOAD_SECONDS", "120"))
 INPUTS_PER_SECOND = 8
@@ -70,14 +69,8 @@ def test_cluster_loses_and_doubles_nothing_under_faults(
     seed = seed_from_env()
     print(f"\nfault test: seed {seed} (FAULT_SEED={seed} replays this plan)", flush=True)
     began = time.monotonic()
-    sink = WebhookSink(HOOK_SECRET).start()
-    cluster = Cluster(
-        tmp_path / "cluster",
-        faulty_postgres.url,
-        smtp=faulty_smtp.server,
-        imap_user=faulty_dovecot.server.add_user(),
-        botapi=botapi,
-        webhook_sink=sink,
+    cluster, sink = cluster_on(
+        tmp_path / "cluster", faulty_postgres, faulty_dovecot, faulty_smtp, botapi
     )
     supervisor = Supervisor(cluster, seed)
     try:

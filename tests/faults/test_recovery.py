@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 from tests.botapi_fixture import BotApiServer
-from tests.cluster import HOOK_SECRET, ROLES, Cluster
+from tests.cluster import ROLES
 from tests.cluster_inputs import Sender, make_inputs
 from tests.cluster_ledger import Ledger, settle
 from tests.conftest import CORPORA, EXAMPLES, require_shared
 from tests.faults.pacing import send_steadily
 from tests.faults.schedule import Fault, FaultRunner
-from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp
-from tests.webhook_sink import WebhookSink
+from tests.faults.servers import FaultyDovecot, FaultyPostgres, FaultySmtp, cluster_on
 
 LOAD_SECONDS = 25.0
 INPUTS_PER_SECOND = 8
@@ -45,15 +44,8 @@ def test_every_process_recovers_from_each_outage_without_a_restart(
     require_shared(EXAMPLES)
     require_shared(CORPORA)
     began = time.monotonic()
-    sink = WebhookSink(HOOK_SECRET).start()
-    cluster = Cluster(
-        tmp_path / "cluster",
-        faulty_postgres.url,
-        smtp=faulty_smtp.server,
-        imap_user=faulty_dovecot.server.add_user(),
-        botapi=botapi,
-        webhook_sink=sink,
-        digest_cron=None,
+    cluster, sink = cluster_on(
+        tmp_path / "cluster", faulty_postgres, faulty_dovecot, faulty_smtp, botapi, digest_cron=None
     )
     try:
         names = [cluster.start(role, wait=False) for role in ROLES]
