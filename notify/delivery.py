@@ -234,8 +234,9 @@ class Delivery:
         root = self._thread_root(row) if row.channel == "email" else None
         try:
             self._send(row, mid, root)
-        except ChatBusy as exc:
-            self._postpone(row, exc.wait)
+        except ChatBusy as exc:  # the group has room again in exc.wait seconds
+            self._give_back([row], after=exc.wait)
+            log.info("outbox %s: chat %s busy for %.0f s", row.id, row.recipient, exc.wait)
             return
         except Exception as exc:
             self._failed(row, exc, mid, root, stats)
@@ -273,24 +274,15 @@ class Delivery:
             self._sent = sent + self._sent  # they did go out: record them on the next round
             raise
 
-    def _give_back(self, rows: list[Claimed]) -> None:
-        """Unsent rows of a batch that outlasted half its lease: due again now, for anyone."""
+    def _give_back(self, rows: list[Claimed], after: float = 0.0) -> None:
+        """Unsent rows, due again for anyone `after` seconds from now, no attempt spent: the
+        rest of a batch that outlasted half its lease, or a message for a busy group chat."""
         with transaction(self.rt.factory) as session:
             session.execute(
                 update(_OUT)
                 .where(_OUT.c.id.in_([r.id for r in rows]), _OUT.c.state == PENDING)
-                .values(next_attempt_at=self.clock())
+                .values(next_attempt_at=self.clock() + timedelta(seconds=after))
             )
-
-    def _postpone(self, row: Claimed, wait: float) -> None:
-        """A group chat at its rate limit: due again when it has room, no attempt spent."""
-        with transaction(self.rt.factory) as session:
-            session.execute(
-                update(_OUT)
-                .where(_OUT.c.id == row.id, _OUT.c.state == PENDING)
-                .values(next_attempt_at=self.clock() + timedelta(seconds=wait))
-            )
-        log.info("outbox %s: chat %s busy, due again in %.0f s", row.id, row.recipient, wait)
 
     def _failed(
         self, row: Claimed, exc: BaseException, mid: str, root: str | None, stats: DeliveryStats
